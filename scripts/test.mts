@@ -1,0 +1,102 @@
+#!/usr/bin/env -S npx tsx
+// The project's one test command (`npm test`): installs what the suites need (idempotent, cached),
+// then runs lint, type checks, every workspace's ava suite and the Python suite, and ends with one
+// "N passed, N failed" line that adds them all up.
+//
+//   npm test                       everything
+//   npm test -- --only score,python   some suites (names: lint, typecheck, python, or a workspace folder name)
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { $, argv, chalk } from 'zx';
+import { repoRoot } from './lib/repo.mts';
+
+interface SuiteResult {
+  name: string;
+  passed: number;
+  failed: number;
+  ok: boolean;
+  seconds: number;
+}
+
+$.cwd = repoRoot;
+$.verbose = true;
+
+const only = argv.only ? String(argv.only).split(',') : undefined;
+const wanted = (name: string) => !only || only.includes(name);
+
+// ava prints "  12 tests passed" / "1 test failed" / "2 uncaught exceptions"; pytest prints "== 3 passed, 1 failed in 2s ==".
+function countAva(output: string): { passed: number; failed: number } {
+  const num = (re: RegExp) => [...output.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return {
+    passed: num(/^\s*(\d+) tests? passed/gm),
+    failed: num(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending)/gm),
+  };
+}
+
+function countPytest(output: string): { passed: number; failed: number } {
+  const summary = output.match(/=+ (.*) in [\d.]+s.*=+\s*$/m)?.[1] ?? '';
+  const pick = (word: string) => Number(summary.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0);
+  return { passed: pick('passed'), failed: pick('failed') + pick('error') };
+}
+
+async function runSuite(
+  name: string,
+  command: () => Promise<{ stdout: string; stderr: string; exitCode: number | null }>,
+  counter?: (out: string) => { passed: number; failed: number },
+): Promise<SuiteResult> {
+  console.log(chalk.bold(`\n=== ${name}`));
+  const started = Date.now();
+  const run = await command();
+  const out = `${run.stdout}\n${run.stderr}`;
+  const ok = run.exitCode === 0;
+  const counts = counter ? counter(out) : { passed: ok ? 1 : 0, failed: ok ? 0 : 1 };
+  // A suite that exits non-zero but printed no failure count still counts as one failure.
+  if (!ok && counts.failed === 0) counts.failed = 1;
+  return { name, ...counts, ok, seconds: (Date.now() - started) / 1000 };
+}
+
+const results: SuiteResult[] = [];
+
+if (wanted('setup') || !only) {
+  const setupArgs = only ? ['--for', only.join(',')] : [];
+  results.push(await runSuite('setup', () => $`tsx scripts/setup.mts ${setupArgs}`.nothrow()));
+  if (!results.at(-1)?.ok) {
+    console.error(chalk.red('setup failed: the suites below need what it installs, so stopping here.'));
+    process.exitCode = 1;
+  }
+}
+
+if (process.exitCode !== 1) {
+  if (wanted('lint')) results.push(await runSuite('lint', () => $`npx biome check .`.nothrow()));
+  if (wanted('typecheck')) results.push(await runSuite('typecheck', () => $`npm run typecheck`.nothrow()));
+
+  const rootPackage = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    workspaces: string[];
+  };
+  for (const workspace of rootPackage.workspaces) {
+    const name = path.basename(workspace);
+    if (!wanted(name)) continue;
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, workspace, 'package.json'), 'utf8')) as {
+      scripts?: Record<string, string>;
+    };
+    if (!pkg.scripts?.test) continue;
+    results.push(await runSuite(name, () => $`npm test --workspace ${workspace}`.nothrow(), countAva));
+  }
+
+  if (wanted('python')) {
+    const python = path.join(repoRoot, '.venv', 'bin', 'python');
+    results.push(
+      await runSuite('python', () => $`${python} -m pytest airflow/tests -q -p no:cacheprovider`.nothrow(), countPytest),
+    );
+  }
+}
+
+console.log(chalk.bold('\n=== summary'));
+for (const r of results) {
+  const mark = r.ok ? chalk.green('ok  ') : chalk.red('FAIL');
+  console.log(`${mark} ${r.name.padEnd(14)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`);
+}
+const passed = results.reduce((s, r) => s + r.passed, 0);
+const failed = results.reduce((s, r) => s + r.failed, 0);
+console.log(`tests: ${passed} passed, ${failed} failed`);
+if (failed > 0 || results.some((r) => !r.ok)) process.exitCode = 1;
