@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Where stdout and stderr go; quoted in errors so a failure names its cause. */
+  readonly logFile: string;
+  /** The last lines of the log, for error messages. */
+  tail(lines?: number): string;
+  /** SIGTERM, then SIGKILL after graceMs; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (for crash tests); resolves when the process has exited. */
+  kill(): Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  name: string;
+  command: string;
+  args: string[];
+  logDir: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Spawns a long-running service with its output in a log file, and a way to stop it that always ends it. */
+export function startProcess(options: StartOptions): ManagedProcess {
+  mkdirSync(options.logDir, { recursive: true });
+  const logFile = path.join(options.logDir, `${options.name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(options.command, options.args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group, so stop() ends its children too
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  // Never leave a service behind when the test process ends.
+  const onExit = () => signalGroup('SIGKILL');
+  process.once('exit', onExit);
+  void exited.then(() => process.removeListener('exit', onExit));
+
+  return {
+    name: options.name,
+    child,
+    logFile,
+    exited,
+    tail(lines = 30) {
+      try {
+        return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      } catch {
+        return '(no log)';
+      }
+    },
+    async stop(graceMs = 10_000) {
+      signalGroup('SIGTERM');
+      const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      signalGroup('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Polls `check` until it returns true, the process exits, or the timeout passes.
+ * Errors name the service, what was awaited, and quote the end of its log.
+ */
+export async function waitUntil(
+  service: ManagedProcess | undefined,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exitCode: number | null | undefined;
+  void service?.exited.then((code) => {
+    exitCode = code;
+  });
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      throw new Error(
+        `${service?.name} exited (code ${exitCode}) while waiting for ${what}; log ${service?.logFile}:\n${service?.tail()}`,
+      );
+    }
+    try {
+      if (await check()) return;
+    } catch {
+      // not ready yet
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  const log = service ? `; log ${service.logFile}:\n${service.tail()}` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${log}`);
+}
