@@ -29,7 +29,9 @@ function countAva(output: string): { passed: number; failed: number } {
   const num = (re: RegExp) => [...output.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
   return {
     passed: num(/^\s*(\d+) tests? passed/gm),
-    failed: num(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending)/gm),
+    failed: num(
+      /^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending)/gm,
+    ),
   };
 }
 
@@ -86,7 +88,11 @@ if (process.exitCode !== 1) {
   if (wanted('python')) {
     const python = path.join(repoRoot, '.venv', 'bin', 'python');
     results.push(
-      await runSuite('python', () => $`${python} -m pytest airflow/tests -q -p no:cacheprovider`.nothrow(), countPytest),
+      await runSuite(
+        'python',
+        () => $`${python} -m pytest airflow/tests -q -p no:cacheprovider`.nothrow(),
+        countPytest,
+      ),
     );
   }
 }
@@ -94,7 +100,9 @@ if (process.exitCode !== 1) {
 console.log(chalk.bold('\n=== summary'));
 for (const r of results) {
   const mark = r.ok ? chalk.green('ok  ') : chalk.red('FAIL');
-  console.log(`${mark} ${r.name.padEnd(14)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`);
+  console.log(
+    `${mark} ${r.name.padEnd(14)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`,
+  );
 }
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
