@@ -1,0 +1,83 @@
+import test from 'ava';
+import { startAlertmanager } from '../src/alertmanager.ts';
+import { waitUntil } from '../src/process.ts';
+import { startPrometheus } from '../src/prometheus.ts';
+import { startWebhookReceiver } from '../src/webhook-receiver.ts';
+
+const config = (receiverUrl: string) => ({
+  route: {
+    receiver: 'hook',
+    group_by: ['alertname'],
+    group_wait: '0s',
+    group_interval: '1s',
+    repeat_interval: '1h',
+  },
+  receivers: [{ name: 'hook', webhook_configs: [{ url: `${receiverUrl}/alerts`, send_resolved: true }] }],
+});
+
+test('Alertmanager delivers posted alerts to a webhook, then their resolution', async (t) => {
+  const hook = await startWebhookReceiver();
+  const am = await startAlertmanager({ config: config(hook.url) });
+  try {
+    await am.post([{ labels: { alertname: 'TestkitPosted', severity: 'info' } }]);
+    const firing = await hook.waitFor(
+      (n) => n.body.status === 'firing' && n.body.commonLabels.alertname === 'TestkitPosted',
+      15_000,
+      'TestkitPosted firing',
+    );
+    t.is(firing.path, '/alerts');
+    t.is((await am.alerts())[0]?.labels.alertname, 'TestkitPosted');
+    await am.post([
+      { labels: { alertname: 'TestkitPosted', severity: 'info' }, endsAt: new Date().toISOString() },
+    ]);
+    await hook.waitFor(
+      (n) => n.body.status === 'resolved' && n.body.commonLabels.alertname === 'TestkitPosted',
+      15_000,
+      'TestkitPosted resolved',
+    );
+  } finally {
+    await am.stop();
+    await hook.stop();
+  }
+});
+
+test('Prometheus sends a firing rule to Alertmanager, which delivers it', async (t) => {
+  const hook = await startWebhookReceiver();
+  const am = await startAlertmanager({ config: config(hook.url) });
+  const prom = await startPrometheus({
+    alertmanagerUrl: am.url,
+    rules: [{ groups: [{ name: 't', rules: [{ alert: 'TestkitFromPrometheus', expr: 'vector(1)' }] }] }],
+  });
+  try {
+    const n = await hook.waitFor(
+      (x) => x.body.commonLabels.alertname === 'TestkitFromPrometheus',
+      30_000,
+      'TestkitFromPrometheus delivered',
+    );
+    t.is(n.body.status, 'firing');
+  } finally {
+    await prom.stop();
+    await am.stop();
+    await hook.stop();
+  }
+});
+
+test('startAlertmanager rejects an invalid config with the log quoted', async (t) => {
+  const error = await t.throwsAsync(
+    startAlertmanager({ config: 'route: {receiver: missing}\nreceivers: []\n' }),
+  );
+  t.regex(error?.message ?? '', /alertmanager exited/);
+});
+
+test('the webhook receiver answers 400 to a body that is not an Alertmanager payload', async (t) => {
+  const hook = await startWebhookReceiver();
+  try {
+    const response = await fetch(hook.url, { method: 'POST', body: '{"nope":1}' });
+    t.is(response.status, 400);
+    t.regex(await response.text(), /not an Alertmanager webhook payload/);
+    t.is(hook.received.length, 0);
+    await waitUntil(undefined, 'nothing', async () => true, 10);
+  } finally {
+    await hook.stop();
+  }
+});
