@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CanaryQueries } from './rollout.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  airflowSecret: string;
+  mlflowSecret: string | undefined;
+  replayWindowSeconds: number;
+  mlflowTrackingUri: string;
+  modelName: string;
+  policyFile: string;
+  namespace: string;
+  serviceName: string;
+  prometheusUrl: string | undefined;
+  queries: CanaryQueries;
+  requestRetryAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  statusPollMs: number;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+// Knative queue-proxy metrics (Serving ≤ 1.18 names) labelled by revision; override for other exporters.
+export const DEFAULT_QUERIES: CanaryQueries = {
+  errorRate:
+    'sum(rate(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}",response_code_class="5xx"}[1m])) / sum(rate(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m]))',
+  latencyP95Ms:
+    'histogram_quantile(0.95, sum by (le) (rate(revision_app_request_latencies_bucket{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m])))',
+  requests:
+    'sum(increase(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m]))',
+};
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}] (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(`${name} is required: ${why}`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const airflowSecret = required(
+    env,
+    'AIRFLOW_HMAC_SECRET',
+    'it verifies the signature of Airflow callbacks',
+  );
+  if (airflowSecret.length < 16) throw new ConfigError('AIRFLOW_HMAC_SECRET must be at least 16 characters');
+  const mlflowTrackingUri = required(
+    env,
+    'MLFLOW_TRACKING_URI',
+    'the registry holds versions, metrics and aliases',
+  );
+  try {
+    new URL(mlflowTrackingUri);
+  } catch {
+    throw new ConfigError(`MLFLOW_TRACKING_URI must be a URL (got ${JSON.stringify(mlflowTrackingUri)})`);
+  }
+  const namespace =
+    env.SCORE_NAMESPACE || (existsSync(SA_NAMESPACE) ? readFileSync(SA_NAMESPACE, 'utf8').trim() : 'default');
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    logLevel: env.LOG_LEVEL || 'info',
+    airflowSecret,
+    mlflowSecret: env.MLFLOW_WEBHOOK_SECRET || undefined,
+    replayWindowSeconds: integer(env, 'REPLAY_WINDOW_SECONDS', 300, 1, 3600),
+    mlflowTrackingUri,
+    modelName: env.MODEL_NAME || 'fraud-detector',
+    policyFile: env.POLICY_FILE || path.join(packageRoot, 'gate.json'),
+    namespace,
+    serviceName: env.SCORE_SERVICE || 'score',
+    prometheusUrl: env.PROMETHEUS_URL || undefined,
+    queries: {
+      errorRate: env.CANARY_ERROR_RATE_QUERY || DEFAULT_QUERIES.errorRate,
+      latencyP95Ms: env.CANARY_LATENCY_P95_QUERY || DEFAULT_QUERIES.latencyP95Ms,
+      requests: env.CANARY_REQUESTS_QUERY || DEFAULT_QUERIES.requests,
+    },
+    requestRetryAttempts: integer(env, 'REQUEST_RETRY_ATTEMPTS', 4, 1, 20),
+    retryBaseMs: integer(env, 'RETRY_BASE_MS', 250, 1, 60_000),
+    retryMaxMs: integer(env, 'RETRY_MAX_MS', 10_000, 1, 600_000),
+    statusPollMs: integer(env, 'STATUS_POLL_MS', 1000, 10, 60_000),
+  };
+}

@@ -1,0 +1,52 @@
+/** An error worth retrying: the dependency is down or overloaded, not the request wrong. */
+export class UnavailableError extends Error {
+  constructor(
+    readonly dependency: 'mlflow' | 'kubernetes' | 'prometheus',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+export interface RetryPolicy {
+  /** Total attempts; Infinity retries until `signal` aborts. */
+  attempts: number;
+  baseMs: number;
+  maxMs: number;
+  signal?: AbortSignal;
+  onRetry?: (error: UnavailableError, attempt: number, delayMs: number) => void;
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+/**
+ * Runs `fn`, retrying UnavailableErrors with exponential backoff and full jitter.
+ * Any other error is a real answer (bad request, conflict) and is thrown at once.
+ */
+export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof UnavailableError) || attempt >= policy.attempts) throw error;
+      const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+      const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      policy.onRetry?.(error, attempt, delay);
+      await sleep(delay, policy.signal);
+    }
+  }
+}
