@@ -1,0 +1,122 @@
+// Prometheus metrics (prom-client default registry, so /metrics also carries the default process metrics).
+// Names and labels are a contract with monitoring/: see README.md before renaming anything.
+import client from 'prom-client';
+import type { ModelCard } from './model/card.ts';
+
+export type Route = 'cloudevents' | 'score' | 'v2_infer';
+export type Outcome = 'ok' | 'invalid' | 'rejected' | 'not_ready' | 'error';
+
+const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export class ScorerMetrics {
+  readonly registry = client.register;
+  readonly requests = new client.Counter({
+    name: 'fraud_scorer_requests_total',
+    help: 'Requests handled, by route and outcome (invalid = 4xx bad input, rejected = 429 backpressure).',
+    labelNames: ['route', 'outcome'] as const,
+  });
+  readonly requestDuration = new client.Histogram({
+    name: 'fraud_scorer_request_duration_seconds',
+    help: 'Time from request received to reply sent.',
+    labelNames: ['route', 'outcome'] as const,
+    buckets: latencyBuckets,
+  });
+  readonly rows = new client.Counter({
+    name: 'fraud_scorer_rows_total',
+    help: 'Transactions (rows) scored.',
+    labelNames: ['route'] as const,
+  });
+  readonly inferenceDuration = new client.Histogram({
+    name: 'fraud_scorer_inference_duration_seconds',
+    help: 'Duration of one batched ONNX run in a worker thread.',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+  });
+  readonly batchSize = new client.Histogram({
+    name: 'fraud_scorer_batch_size',
+    help: 'Rows per batched ONNX run.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+  });
+  readonly queueDepth = new client.Gauge({
+    name: 'fraud_scorer_queue_depth',
+    help: 'Rows waiting for a worker.',
+  });
+  readonly decisions = new client.Counter({
+    name: 'fraud_scorer_decisions_total',
+    help: 'Decisions taken, by decision.',
+    labelNames: ['decision'] as const,
+  });
+  readonly threshold = new client.Gauge({
+    name: 'fraud_scorer_threshold',
+    help: 'Decision threshold in force.',
+  });
+  readonly modelInfo = new client.Gauge({
+    name: 'fraud_scorer_model_info',
+    help: 'The model being served (value always 1).',
+    labelNames: ['name', 'version', 'sha256'] as const,
+  });
+  readonly ready = new client.Gauge({
+    name: 'fraud_scorer_ready',
+    help: '1 once the configured model is loaded and warmed, else 0.',
+  });
+  readonly eventAge = new client.Histogram({
+    name: 'fraud_scorer_event_age_seconds',
+    help: 'Now minus the event time (CloudEvent time, else the transaction timestamp).',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+  });
+  readonly sinkEvents = new client.Counter({
+    name: 'fraud_scorer_sink_events_total',
+    help: 'Decisions published to DECISION_SINK_URL, by outcome (sent, retried, failed, dropped).',
+    labelNames: ['outcome'] as const,
+  });
+  readonly sinkBufferDepth = new client.Gauge({
+    name: 'fraud_scorer_sink_buffer_depth',
+    help: 'Decisions waiting to be published.',
+  });
+  private score: client.Histogram | undefined;
+  private baseline: client.Gauge<'le'> | undefined;
+
+  constructor() {
+    client.collectDefaultMetrics();
+    this.ready.set(0);
+    // Pre-create the label sets dashboards divide by, so they read 0 instead of "no data".
+    for (const decision of ['fraud', 'legit']) this.decisions.inc({ decision }, 0);
+    for (const outcome of ['sent', 'retried', 'failed', 'dropped']) this.sinkEvents.inc({ outcome }, 0);
+  }
+
+  /** Metrics that depend on the model card; called once the model is loaded. */
+  setModel(card: ModelCard, sha256: string, threshold: number): void {
+    this.modelInfo.reset();
+    this.modelInfo.set({ name: card.name, version: card.version, sha256 }, 1);
+    this.threshold.set(threshold);
+    const buckets = card.baseline?.score_buckets?.length
+      ? card.baseline.score_buckets
+      : [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1];
+    client.register.removeSingleMetric('fraud_scorer_score');
+    this.score = new client.Histogram({
+      name: 'fraud_scorer_score',
+      help: "Fraud probability of every scored row; buckets = the model card's baseline.score_buckets.",
+      buckets,
+    });
+    client.register.removeSingleMetric('fraud_scorer_model_baseline_score_cumulative_fraction');
+    this.baseline = new client.Gauge({
+      name: 'fraud_scorer_model_baseline_score_cumulative_fraction',
+      help: "The model card's baseline: fraction of holdout scores <= le.",
+      labelNames: ['le'] as const,
+    });
+    const fractions = card.baseline?.score_cumulative_fraction ?? [];
+    buckets.forEach((le, i) => {
+      const f = fractions[i];
+      if (typeof f === 'number') this.baseline?.set({ le: String(le) }, f);
+    });
+  }
+
+  observeScores(scores: Float32Array, threshold: number): void {
+    let fraud = 0;
+    for (const s of scores) {
+      this.score?.observe(s);
+      if (s >= threshold) fraud++;
+    }
+    if (fraud) this.decisions.inc({ decision: 'fraud' }, fraud);
+    if (scores.length - fraud) this.decisions.inc({ decision: 'legit' }, scores.length - fraud);
+  }
+}

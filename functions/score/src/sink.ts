@@ -1,0 +1,118 @@
+// Publishes decisions to DECISION_SINK_URL as binary-mode CloudEvents, off the request path: a KafkaSource
+// drops reply events, so this is how decisions reach the `decisions` topic. Bounded buffer (drops, counted,
+// when full), a few sends in flight, exponential backoff on retryable failures.
+import { randomUUID } from 'node:crypto';
+import { encodeHeaderValue } from './ce-headers.ts';
+import type { ScorerMetrics } from './metrics.ts';
+
+export interface DecisionEvent {
+  subject: string | undefined;
+  partitionkey: string | undefined;
+  data: unknown;
+}
+
+export interface SinkOptions {
+  url: string;
+  maxBuffer: number;
+  maxRetries: number;
+  concurrency?: number;
+  baseBackoffMs?: number;
+  metrics: ScorerMetrics;
+  log?: (message: string) => void;
+}
+
+const RETRYABLE = new Set([404, 408, 409, 429]);
+
+export class DecisionSink {
+  private readonly buffer: DecisionEvent[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: SinkOptions) {}
+
+  /** Never blocks and never throws: the reply to the caller does not depend on the sink. */
+  publish(events: DecisionEvent[]): void {
+    for (const event of events) {
+      if (this.buffer.length + this.inFlight >= this.options.maxBuffer) {
+        this.options.metrics.sinkEvents.inc({ outcome: 'dropped' });
+        continue;
+      }
+      this.buffer.push(event);
+    }
+    this.options.metrics.sinkBufferDepth.set(this.buffer.length + this.inFlight);
+    this.pump();
+  }
+
+  private pump(): void {
+    const concurrency = this.options.concurrency ?? 16;
+    while (this.inFlight < concurrency && this.buffer.length > 0) {
+      const event = this.buffer.shift() as DecisionEvent;
+      this.inFlight++;
+      void this.deliver(event).finally(() => {
+        this.inFlight--;
+        this.options.metrics.sinkBufferDepth.set(this.buffer.length + this.inFlight);
+        if (this.buffer.length > 0) this.pump();
+        else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
+  }
+
+  private async deliver(event: DecisionEvent): Promise<void> {
+    const id = randomUUID();
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-id': id,
+      'ce-source': '/score',
+      'ce-type': 'dev.fraud.decision.v1',
+      'ce-time': new Date().toISOString(),
+    };
+    if (event.subject) headers['ce-subject'] = encodeHeaderValue(event.subject);
+    if (event.partitionkey) headers['ce-partitionkey'] = encodeHeaderValue(event.partitionkey);
+    const body = JSON.stringify(event.data);
+    const base = this.options.baseBackoffMs ?? 100;
+    for (let attempt = 0; ; attempt++) {
+      let retryable = true;
+      let reason: string;
+      try {
+        const res = await fetch(this.options.url, {
+          method: 'POST',
+          headers,
+          body,
+          signal: AbortSignal.timeout(5000),
+        });
+        await res.arrayBuffer();
+        if (res.ok) {
+          this.options.metrics.sinkEvents.inc({ outcome: 'sent' });
+          return;
+        }
+        retryable = res.status >= 500 || RETRYABLE.has(res.status);
+        reason = `HTTP ${res.status}`;
+      } catch (err) {
+        reason = (err as Error).message;
+      }
+      if (!retryable || attempt >= this.options.maxRetries) {
+        this.options.metrics.sinkEvents.inc({ outcome: 'failed' });
+        this.options.log?.(
+          `decision ${id} not published to ${this.options.url} after ${attempt + 1} tries: ${reason}`,
+        );
+        return;
+      }
+      this.options.metrics.sinkEvents.inc({ outcome: 'retried' });
+      const delay = Math.min(base * 2 ** attempt, 10_000) * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** Resolves when nothing is buffered or in flight (shutdown), or after timeoutMs. */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.buffer.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
