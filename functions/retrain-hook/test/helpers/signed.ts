@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import { signAirflow, signMlflow } from '../../src/signatures.ts';
+
+export const AIRFLOW_SECRET = 'test-airflow-secret-0123456789';
+export const MLFLOW_SECRET = 'test-mlflow-secret-0123456789';
+export const now = () => Math.floor(Date.now() / 1000);
+
+/** Headers and body of a correctly signed Airflow callback. */
+export function airflowRequest(payload: unknown, options: { timestamp?: number; secret?: string } = {}) {
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const timestamp = options.timestamp ?? now();
+  return {
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'x-fraud-timestamp': String(timestamp),
+      'x-fraud-signature': signAirflow(options.secret ?? AIRFLOW_SECRET, timestamp, body),
+    },
+  };
+}
+
+export function mlflowRequest(payload: unknown, options: { timestamp?: number; deliveryId?: string } = {}) {
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const timestamp = options.timestamp ?? now();
+  const deliveryId = options.deliveryId ?? randomUUID();
+  return {
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'x-mlflow-timestamp': String(timestamp),
+      'x-mlflow-delivery-id': deliveryId,
+      'x-mlflow-signature': signMlflow(MLFLOW_SECRET, deliveryId, timestamp, body),
+    },
+  };
+}
+
+export const registered = (version: string, eventId: string = randomUUID()) => ({
+  event_id: eventId,
+  type: 'model_version.registered',
+  model_name: 'fraud-detector',
+  version,
+  dag_id: 'fraud_retrain',
+});
