@@ -1,0 +1,227 @@
+"""Seeded synthetic transactions, bit-compatible with packages/transactions/src/generator.ts.
+
+Both implementations read packages/transactions/schema/generator.json and consume one mulberry32 stream in
+the same order. Only IEEE-754 basic operations (+ - * /, floor) touch floats, never libm: exp() is computed
+by the same range reduction and Taylor series in both languages, normals are Irwin-Hall sums of 12 uniforms.
+That is what makes every generated value identical in TypeScript and Python, not just close.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from .schema import load_generator_spec
+
+_MASK = 0xFFFFFFFF
+_LN2 = 0.6931471805599453
+_TAYLOR_TERMS = 20
+
+
+def _imul(a: int, b: int) -> int:
+    return (a * b) & _MASK
+
+
+class Mulberry32:
+    """32-bit mulberry32; same state transitions as the TypeScript Math.imul version."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, seed: int) -> None:
+        self.state = seed & _MASK
+
+    def next_uint32(self) -> int:
+        a = (self.state + 0x6D2B79F5) & _MASK
+        self.state = a
+        t = _imul(a ^ (a >> 15), 1 | a)
+        t = ((t + _imul(t ^ (t >> 7), 61 | t)) & _MASK) ^ t
+        return (t ^ (t >> 14)) & _MASK
+
+    def next(self) -> float:
+        """Uniform in [0, 1) with 32 bits of resolution."""
+        return self.next_uint32() / 4294967296
+
+
+def det_exp(x: float) -> float:
+    """exp(x) from basic float operations only, so both languages round identically."""
+    k = math.floor(x / _LN2 + 0.5)
+    r = x - k * _LN2
+    term = 1.0
+    total = 1.0
+    for i in range(1, _TAYLOR_TERMS):
+        term = term * r / i
+        total += term
+    scale = 1.0
+    if k > 0:
+        for _ in range(k):
+            scale *= 2.0
+    else:
+        for _ in range(-k):
+            scale *= 0.5
+    return total * scale
+
+
+def standard_normal(rng: Mulberry32) -> float:
+    """Irwin-Hall approximation (sum of 12 uniforms - 6): mean 0, sd 1, tails cut at +-6."""
+    s = 0.0
+    for _ in range(12):
+        s += rng.next()
+    return s - 6.0
+
+
+def round_to(x: float, decimals: int) -> float:
+    """Half-up rounding (not Python's banker's rounding) to match Math.floor(x * f + 0.5) / f."""
+    factor = 10**decimals
+    return math.floor(x * factor + 0.5) / factor
+
+
+def _clamp(x: float, spec: dict[str, Any]) -> float:
+    if "min" in spec and x < spec["min"]:
+        x = spec["min"]
+    if "max" in spec and x > spec["max"]:
+        x = spec["max"]
+    return x
+
+
+def _finish(x: float, spec: dict[str, Any]) -> float:
+    if "decimals" in spec:
+        x = round_to(x, spec["decimals"])
+    return _clamp(x, spec)
+
+
+def _case_key(value: Any) -> str:
+    # str(True) is "True" in Python but String(true) is "true" in JS: spell booleans out.
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"switch on a {type(value).__name__} value is not supported (strings and booleans only)")
+
+
+def sample(spec: dict[str, Any], rng: Mulberry32, row: dict[str, Any]) -> Any:
+    """Draws one value of a field spec (the distribution language of generator.json)."""
+    dist = spec["dist"]
+    if dist == "categorical":
+        weights = spec["weights"]
+        total = 0.0
+        for w in weights:
+            total += w
+        target = rng.next() * total
+        acc = 0.0
+        for value, w in zip(spec["values"], weights, strict=True):
+            acc += w
+            if target < acc:
+                return value
+        return spec["values"][-1]
+    if dist == "bernoulli":
+        return rng.next() < spec["p"]
+    if dist == "uniform":
+        return _finish(spec["min"] + rng.next() * (spec["max"] - spec["min"]), spec)
+    if dist == "normal":
+        return _finish(spec["mean"] + spec["sd"] * standard_normal(rng), spec)
+    if dist == "lognormal":
+        return _finish(det_exp(spec["mu"] + spec["sigma"] * standard_normal(rng)), spec)
+    if dist == "poisson":
+        limit = det_exp(-spec["lambda"])
+        k = 0
+        p = 1.0
+        while True:
+            k += 1
+            p *= rng.next()
+            if p <= limit:
+                break
+        return min(k - 1, spec.get("max", k - 1))
+    if dist == "ratio":
+        return _finish(row[spec["numerator"]] / row[spec["denominator"]], spec)
+    if dist == "switch":
+        chosen = spec["cases"].get(_case_key(row[spec["on"]]), spec.get("default"))
+        if chosen is None:
+            raise ValueError(f"switch on {spec['on']}: no case for {row[spec['on']]!r} and no default")
+        return sample(chosen, rng, row)
+    if dist == "const":
+        return spec["value"]
+    raise ValueError(f"unknown distribution {dist!r}")
+
+
+def _iso(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def transaction_stream(
+    seed: int = 42,
+    fraud_ratio: float | None = None,
+    pattern: str | None = None,
+    id_prefix: str | None = None,
+    spec: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Endless labelled transactions; identical, row for row, to transactionStream() in TypeScript."""
+    spec = spec or load_generator_spec()
+    ratio = spec["fraud_ratio"] if fraud_ratio is None else fraud_ratio
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"fraud_ratio must be within [0, 1], got {ratio}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MASK:
+        raise ValueError(f"seed must be an integer in [0, 2^32), got {seed!r}")
+    patterns = spec["patterns"]
+    if pattern is not None and pattern not in patterns:
+        raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(patterns)}")
+    fraud_names = list(spec["fraud_pattern_weights"])
+    fraud_spec = {"dist": "categorical", "values": fraud_names, "weights": list(spec["fraud_pattern_weights"].values())}
+    field_order = spec["field_order"]
+    start = _parse_iso(spec["start_time"])
+    rows_per_day = spec["rows_per_day"]
+    prefix = f"tx-{seed}" if id_prefix is None else id_prefix
+    rng = Mulberry32(seed)
+    index = 0
+    while True:
+        if pattern is not None:
+            name = pattern
+        elif rng.next() < ratio:
+            name = sample(fraud_spec, rng, {})
+        else:
+            name = "legit"
+        p = patterns[name]
+        card = p["cards"]["offset"] + math.floor(rng.next() * p["cards"]["count"])
+        row: dict[str, Any] = {}
+        for field in field_order:
+            row[field] = sample(p["fields"][field], rng, row)
+        seconds = row["hour"] * 3600 + math.floor(rng.next() * 3600)
+        day = index // rows_per_day
+        yield {
+            "transaction_id": f"{prefix}-{index}",
+            "card_id": f"card-{card:07d}",
+            "timestamp": _iso(start + day * 86400 + seconds),
+            "amount": row["amount"],
+            "merchant_category": row["merchant_category"],
+            "hour": row["hour"],
+            "card_present": row["card_present"],
+            "distance_from_home_km": row["distance_from_home_km"],
+            "velocity_1h": row["velocity_1h"],
+            "amount_to_avg_ratio": row["amount_to_avg_ratio"],
+            "new_merchant": row["new_merchant"],
+            "foreign": row["foreign"],
+            "is_fraud": 0 if name == "legit" else 1,
+            "pattern": name,
+        }
+        index += 1
+
+
+def generate_transactions(
+    seed: int = 42,
+    count: int = 1000,
+    fraud_ratio: float | None = None,
+    pattern: str | None = None,
+    id_prefix: str | None = None,
+) -> list[dict[str, Any]]:
+    """The first `count` rows of transaction_stream()."""
+    if not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+    stream = transaction_stream(seed=seed, fraud_ratio=fraud_ratio, pattern=pattern, id_prefix=id_prefix)
+    return [next(stream) for _ in range(count)]
