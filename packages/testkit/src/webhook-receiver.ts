@@ -1,4 +1,5 @@
-// A tiny HTTP endpoint that records Alertmanager webhook notifications, for tests and the drill.
+// A tiny HTTP endpoint that records what Alertmanager delivers (webhook payloads and Slack-style chat
+// messages, told apart by shape), for tests and the drill.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -17,11 +18,21 @@ export interface WebhookNotification {
   }[];
 }
 
+/** A Slack incoming-webhook message as Alertmanager's slack_configs sends it, the fields we use. */
+export interface SlackMessage {
+  channel?: string;
+  attachments: { title?: string; text?: string; color?: string }[];
+}
+
 export interface ReceivedNotification {
   at: Date;
   path: string;
   headers: http.IncomingHttpHeaders;
-  body: WebhookNotification;
+  body: Record<string, unknown>;
+  /** Set when the body is an Alertmanager webhook payload. */
+  alertmanager?: WebhookNotification;
+  /** Set when the body is a Slack-style message. */
+  slack?: SlackMessage;
 }
 
 export interface WebhookReceiver {
@@ -44,15 +55,26 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookNotification;
-        if (!Array.isArray(body.alerts)) throw new Error('no alerts array');
-        received.push({ at: new Date(), path: req.url ?? '/', headers: req.headers, body });
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          throw new Error('not a JSON object');
+        const isWebhook = Array.isArray(body.alerts);
+        const isSlack = Array.isArray(body.attachments);
+        if (!isWebhook && !isSlack) throw new Error('neither an alerts nor an attachments array');
+        received.push({
+          at: new Date(),
+          path: req.url ?? '/',
+          headers: req.headers,
+          body,
+          ...(isWebhook ? { alertmanager: body as unknown as WebhookNotification } : {}),
+          ...(isSlack ? { slack: body as unknown as SlackMessage } : {}),
+        });
         for (const l of listeners) l();
         res.writeHead(200).end();
       } catch (error) {
         res
           .writeHead(400, { 'content-type': 'text/plain' })
-          .end(`not an Alertmanager webhook payload: ${error}`);
+          .end(`not an Alertmanager webhook or Slack payload: ${error}`);
       }
     });
   });

@@ -1,6 +1,5 @@
 import test from 'ava';
 import { startAlertmanager } from '../src/alertmanager.ts';
-import { waitUntil } from '../src/process.ts';
 import { startPrometheus } from '../src/prometheus.ts';
 import { startWebhookReceiver } from '../src/webhook-receiver.ts';
 
@@ -21,7 +20,7 @@ test('Alertmanager delivers posted alerts to a webhook, then their resolution', 
   try {
     await am.post([{ labels: { alertname: 'TestkitPosted', severity: 'info' } }]);
     const firing = await hook.waitFor(
-      (n) => n.body.status === 'firing' && n.body.commonLabels.alertname === 'TestkitPosted',
+      (n) => n.alertmanager?.status === 'firing' && n.alertmanager.commonLabels.alertname === 'TestkitPosted',
       15_000,
       'TestkitPosted firing',
     );
@@ -31,7 +30,8 @@ test('Alertmanager delivers posted alerts to a webhook, then their resolution', 
       { labels: { alertname: 'TestkitPosted', severity: 'info' }, endsAt: new Date().toISOString() },
     ]);
     await hook.waitFor(
-      (n) => n.body.status === 'resolved' && n.body.commonLabels.alertname === 'TestkitPosted',
+      (n) =>
+        n.alertmanager?.status === 'resolved' && n.alertmanager.commonLabels.alertname === 'TestkitPosted',
       15_000,
       'TestkitPosted resolved',
     );
@@ -50,11 +50,11 @@ test('Prometheus sends a firing rule to Alertmanager, which delivers it', async 
   });
   try {
     const n = await hook.waitFor(
-      (x) => x.body.commonLabels.alertname === 'TestkitFromPrometheus',
+      (x) => x.alertmanager?.commonLabels.alertname === 'TestkitFromPrometheus',
       30_000,
       'TestkitFromPrometheus delivered',
     );
-    t.is(n.body.status, 'firing');
+    t.is(n.alertmanager?.status, 'firing');
   } finally {
     await prom.stop();
     await am.stop();
@@ -69,14 +69,23 @@ test('startAlertmanager rejects an invalid config with the log quoted', async (t
   t.regex(error?.message ?? '', /alertmanager exited/);
 });
 
-test('the webhook receiver answers 400 to a body that is not an Alertmanager payload', async (t) => {
+test('the webhook receiver answers 400 to a body that is neither payload, and tells the two apart', async (t) => {
   const hook = await startWebhookReceiver();
   try {
-    const response = await fetch(hook.url, { method: 'POST', body: '{"nope":1}' });
-    t.is(response.status, 400);
-    t.regex(await response.text(), /not an Alertmanager webhook payload/);
+    for (const body of ['{"nope":1}', 'not json', '[1]', 'null']) {
+      const response = await fetch(hook.url, { method: 'POST', body });
+      t.is(response.status, 400, body);
+      t.regex(await response.text(), /not an Alertmanager webhook or Slack payload/);
+    }
     t.is(hook.received.length, 0);
-    await waitUntil(undefined, 'nothing', async () => true, 10);
+    const slack = await fetch(`${hook.url}/chat`, {
+      method: 'POST',
+      body: '{"attachments":[{"title":"t"}]}',
+    });
+    t.is(slack.status, 200);
+    const got = await hook.waitFor((n) => n.path === '/chat', 1000, 'the chat message');
+    t.is(got.slack?.attachments[0]?.title, 't');
+    t.is(got.alertmanager, undefined);
   } finally {
     await hook.stop();
   }
