@@ -1,0 +1,27 @@
+export {
+  compileField,
+  type FieldSpec,
+  type GenerateOptions,
+  type GeneratorSpec,
+  generateTransactions,
+  generatorSpec,
+  type PatternSpec,
+  patternNames,
+  type StreamOptions,
+  TransactionSource,
+  transactionStream,
+  withoutLabels,
+} from './generator.ts';
+export { detExp, Mulberry32, roundTo, standardNormal } from './prng.ts';
+export {
+  encodeValue,
+  type FeatureSpec,
+  type LabelledTransaction,
+  type MerchantCategory,
+  merchantCategories,
+  schemaFeatures,
+  type Transaction,
+  type TransactionSchema,
+  toFeatureVector,
+  transactionSchema,
+} from './schema.ts';
