@@ -20,7 +20,8 @@ let s: InProcess;
 async function reference(rows: Record<string, unknown>[]): Promise<number[]> {
   const session = await ort.InferenceSession.create(path.join(requireModel(), card.onnx.file));
   const data = new Float32Array(rows.length * F);
-  rows.forEach((r, i) => rowEncoder(card)(r, data, i * F));
+  const encode = rowEncoder(card);
+  for (const [i, r] of rows.entries()) encode(r, data, i * F);
   const out = await session.run({ [card.input.name]: new ort.Tensor('float32', data, [rows.length, F]) });
   const p = out[card.outputs.probabilities]?.data as Float32Array;
   return rows.map((_, i) => p[i * 2 + card.outputs.positive_index] as number);
@@ -132,7 +133,7 @@ test('CloudEvents binary mode (SDK client): binary decision event with subject a
   t.true(reply.validate());
   t.is(reply.type, 'dev.fraud.decision.v1');
   t.is(reply.specversion, '1.0');
-  t.is(reply.subject, tx.card_id);
+  t.is(reply.subject, tx.card_id as string);
   t.is(reply.partitionkey, tx.card_id);
   t.is(reply.data?.transaction_id, tx.transaction_id);
   t.is(reply.data?.fraud_probability, (await reference([tx]))[0]);
