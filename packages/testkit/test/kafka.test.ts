@@ -1,0 +1,59 @@
+import net from 'node:net';
+import test from 'ava';
+import { startKafka } from '../src/kafka.ts';
+
+test('startKafka runs a real broker that stores and serves a record, and stops', async (t) => {
+  const kafka = await startKafka({ topics: [{ topic: 'smoke', partitions: 2 }] });
+  t.log(`Kafka ${kafka.install.version} ready on ${kafka.bootstrap} in ${kafka.startupMs} ms`);
+  try {
+    t.regex(kafka.bootstrap, /^127\.0\.0\.1:\d+$/);
+    const client = kafka.client('smoke-test');
+    const admin = client.admin();
+    await admin.connect();
+    const metadata = await admin.fetchTopicMetadata({ topics: ['smoke'] });
+    await admin.disconnect();
+    t.is(metadata.topics[0]?.partitions.length, 2);
+
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send({ topic: 'smoke', messages: [{ key: 'card-1', value: 'hello kafka' }] });
+    await producer.disconnect();
+
+    const consumer = client.consumer({ groupId: 'smoke' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'smoke', fromBeginning: true });
+    const received = await new Promise<{ key: string; value: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no record consumed within 20 s')), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          clearTimeout(timer);
+          resolve({ key: String(message.key), value: String(message.value) });
+        },
+      });
+    });
+    await consumer.disconnect();
+    t.deepEqual(received, { key: 'card-1', value: 'hello kafka' });
+  } finally {
+    await kafka.stop();
+  }
+  t.not(
+    kafka.process.child.exitCode === null && kafka.process.child.signalCode === null,
+    true,
+    'broker exited',
+  );
+});
+
+test('a broker that cannot start fails with an error naming it and quoting its log', async (t) => {
+  // Hold the port the broker wants, so it dies on bind.
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const err = await t.throwsAsync(startKafka({ port, startTimeoutMs: 45_000 }));
+    t.log(err?.message.split('\n').slice(0, 3).join(' / '));
+    t.regex(err?.message ?? '', new RegExp(`^Kafka broker on 127\\.0\\.0\\.1:${port} failed to start`));
+    t.regex(err?.message ?? '', /errors in .*kafka-\d+\.log:\n(.|\n)*Address already in use/);
+  } finally {
+    blocker.close();
+  }
+});
