@@ -14,7 +14,11 @@ import { repoRoot } from './lib/repo.mts';
 
 /** component → installer module and the export to call. */
 export const components = {
-  python: { module: 'python', exportName: 'ensurePythonEnv', what: 'Python virtualenv (.venv) with pinned packages' },
+  python: {
+    module: 'python',
+    exportName: 'ensurePythonEnv',
+    what: 'Python virtualenv (.venv) with pinned packages',
+  },
   kafka: { module: 'kafka', exportName: 'ensureKafka', what: 'Apache Kafka broker jars from Maven Central' },
   prometheus: {
     module: 'debian',
@@ -58,7 +62,9 @@ export function componentsFor(options: { for?: string[]; only?: string[] }): Com
   if (options.only) {
     const unknown = options.only.filter((c) => !(c in components));
     if (unknown.length) {
-      throw new Error(`unknown component(s) ${unknown.join(', ')}; known: ${Object.keys(components).join(', ')}`);
+      throw new Error(
+        `unknown component(s) ${unknown.join(', ')}; known: ${Object.keys(components).join(', ')}`,
+      );
     }
     return options.only as Component[];
   }
@@ -79,7 +85,9 @@ async function install(component: Component): Promise<void> {
   try {
     loaded = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`the installer for "${component}" (${file}) could not be loaded: ${(err as Error).message}`);
+    throw new Error(
+      `the installer for "${component}" (${file}) could not be loaded: ${(err as Error).message}`,
+    );
   }
   const installer = loaded[exportName];
   if (typeof installer !== 'function') {
