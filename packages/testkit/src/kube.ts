@@ -1,5 +1,5 @@
 // A real Kubernetes control plane on loopback for tests: etcd 3.6 + kube-apiserver (RBAC on, server-side
-// apply, admission, CRD validation — all real), and optionally kwok so fake nodes run Pods and Deployments turn
+// apply, admission, CRD validation — all real), and optionally kwok so Deployments and StatefulSets turn
 // Available. There is no controller-manager and no container runtime: nothing reconciles Knative or Strimzi.
 //
 //   const cp = await startControlPlane({ crds: [knativeServingCrds()] });
@@ -30,7 +30,7 @@ const run = promisify(execFile);
 export interface ControlPlaneOptions {
   /** CRD files or folders (every *.yaml/*.yml inside, recursively) to apply, then wait for Established. */
   crds?: string[];
-  /** Run kwok with one fake node, so Pods get scheduled and Deployments become Available (default false). */
+  /** Run kwok, so Deployments and StatefulSets report their replicas ready and become Available (default false). */
   kwok?: boolean;
   /** Keep the data dir after stop(), for debugging (default false). */
   keepData?: boolean;
@@ -171,7 +171,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       30_000,
     );
 
-    if (options.kwok) started.push(await startKwok(binaries.kwok, kubeconfig, dataDir, kubectl));
+    if (options.kwok) started.push(await startKwok(binaries.kwok, kubeconfig, dataDir));
     for (const source of options.crds ?? []) await applyCrds(kubectl, source);
 
     return {
@@ -293,28 +293,7 @@ spec:
   )
   .join('---\n');
 
-const fakeNode = `apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-0
-  annotations:
-    kwok.x-k8s.io/node: fake
-  labels:
-    type: kwok
-    kubernetes.io/hostname: kwok-node-0
-spec:
-  taints:
-    - key: kwok.x-k8s.io/node
-      value: fake
-      effect: NoSchedule
-`;
-
-async function startKwok(
-  kwokBinary: string,
-  kubeconfig: string,
-  dataDir: string,
-  kubectl: (args: string[], input?: string) => Promise<string>,
-): Promise<ManagedProcess> {
+async function startKwok(kwokBinary: string, kubeconfig: string, dataDir: string): Promise<ManagedProcess> {
   const config = path.join(dataDir, 'kwok-stages.yaml');
   writeFileSync(config, workloadStages);
   const port = await freePort();
@@ -325,6 +304,7 @@ async function startKwok(
     args: [
       `--kubeconfig=${kubeconfig}`,
       `--config=${config}`,
+      // kwok must manage some nodes; none carry this annotation, so it only runs the workload stages.
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       `--server-address=127.0.0.1:${port}`,
     ],
@@ -333,20 +313,6 @@ async function startKwok(
     kwok,
     'kwok /healthz',
     async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok,
-    30_000,
-  );
-  await kubectl(['apply', '-f', '-'], fakeNode);
-  await waitUntil(
-    kwok,
-    'the fake node to be Ready',
-    async () =>
-      (await kubectl([
-        'get',
-        'node',
-        'kwok-node-0',
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-      ])) === 'True',
     30_000,
   );
   return kwok;
