@@ -89,7 +89,8 @@ def _feature_column(series: pd.Series, name: str, path: str) -> np.ndarray:
             f"{path}: feature column '{name}' has {int(missing.sum())} missing, NaN or infinite value(s) "
             f"(first at data row {first + 1})"
         )
-    as_float32 = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # overflow is reported below, by name
+        as_float32 = values.astype(np.float32)
     if not np.all(np.isfinite(as_float32)):
         raise DataError(f"{path}: feature column '{name}' has values beyond the float32 range the model takes")
     return as_float32

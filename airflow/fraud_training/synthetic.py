@@ -9,7 +9,7 @@ That is what makes every generated value identical in TypeScript and Python, not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,19 @@ class Mulberry32:
         """Uniform in [0, 1) with 32 bits of resolution."""
         return self.next_uint32() / 4294967296
 
+    def sum_uniforms(self, n: int) -> float:
+        """next() + next() + ... n times, summed left to right; inlined because it is the generator's hot loop."""
+        state = self.state
+        total = 0.0
+        for _ in range(n):
+            a = (state + 0x6D2B79F5) & _MASK
+            state = a
+            t = ((a ^ (a >> 15)) * (1 | a)) & _MASK
+            t = ((t + (((t ^ (t >> 7)) * (61 | t)) & _MASK)) & _MASK) ^ t
+            total += ((t ^ (t >> 14)) & _MASK) / 4294967296
+        self.state = state
+        return total
+
 
 def det_exp(x: float) -> float:
     """exp(x) from basic float operations only, so both languages round identically."""
@@ -65,30 +78,13 @@ def det_exp(x: float) -> float:
 
 def standard_normal(rng: Mulberry32) -> float:
     """Irwin-Hall approximation (sum of 12 uniforms - 6): mean 0, sd 1, tails cut at +-6."""
-    s = 0.0
-    for _ in range(12):
-        s += rng.next()
-    return s - 6.0
+    return rng.sum_uniforms(12) - 6.0
 
 
 def round_to(x: float, decimals: int) -> float:
     """Half-up rounding (not Python's banker's rounding) to match Math.floor(x * f + 0.5) / f."""
     factor = 10**decimals
     return math.floor(x * factor + 0.5) / factor
-
-
-def _clamp(x: float, spec: dict[str, Any]) -> float:
-    if "min" in spec and x < spec["min"]:
-        x = spec["min"]
-    if "max" in spec and x > spec["max"]:
-        x = spec["max"]
-    return x
-
-
-def _finish(x: float, spec: dict[str, Any]) -> float:
-    if "decimals" in spec:
-        x = round_to(x, spec["decimals"])
-    return _clamp(x, spec)
 
 
 def _case_key(value: Any) -> str:
@@ -102,49 +98,99 @@ def _case_key(value: Any) -> str:
     raise ValueError(f"switch on a {type(value).__name__} value is not supported (strings and booleans only)")
 
 
-def sample(spec: dict[str, Any], rng: Mulberry32, row: dict[str, Any]) -> Any:
-    """Draws one value of a field spec (the distribution language of generator.json)."""
+Sampler = Callable[[Mulberry32, dict[str, Any]], Any]
+
+
+def _finisher(spec: dict[str, Any]) -> Callable[[float], float]:
+    decimals, lo, hi = spec.get("decimals"), spec.get("min"), spec.get("max")
+
+    def finish(x: float) -> float:
+        if decimals is not None:
+            x = round_to(x, decimals)
+        if lo is not None and x < lo:
+            x = lo
+        if hi is not None and x > hi:
+            x = hi
+        return x
+
+    return finish
+
+
+def compile_field(spec: dict[str, Any]) -> Sampler:
+    """A field spec (the distribution language of generator.json) as a sampler; mirrors compileField() in TS."""
     dist = spec["dist"]
     if dist == "categorical":
-        weights = spec["weights"]
+        values = list(spec["values"])
         total = 0.0
-        for w in weights:
+        for w in spec["weights"]:
             total += w
-        target = rng.next() * total
+        cumulative = []
         acc = 0.0
-        for value, w in zip(spec["values"], weights, strict=True):
+        for w in spec["weights"]:
             acc += w
-            if target < acc:
-                return value
-        return spec["values"][-1]
+            cumulative.append(acc)
+        pairs = list(zip(cumulative, values, strict=True))
+        last = values[-1]
+
+        def categorical(rng: Mulberry32, row: dict[str, Any]) -> Any:
+            target = rng.next() * total
+            for edge, value in pairs:
+                if target < edge:
+                    return value
+            return last
+
+        return categorical
     if dist == "bernoulli":
-        return rng.next() < spec["p"]
+        p = spec["p"]
+        return lambda rng, row: rng.next() < p
     if dist == "uniform":
-        return _finish(spec["min"] + rng.next() * (spec["max"] - spec["min"]), spec)
+        lo, hi, finish = spec["min"], spec["max"], _finisher(spec)
+        return lambda rng, row: finish(lo + rng.next() * (hi - lo))
     if dist == "normal":
-        return _finish(spec["mean"] + spec["sd"] * standard_normal(rng), spec)
+        mean, sd, finish = spec["mean"], spec["sd"], _finisher(spec)
+        return lambda rng, row: finish(mean + sd * standard_normal(rng))
     if dist == "lognormal":
-        return _finish(det_exp(spec["mu"] + spec["sigma"] * standard_normal(rng)), spec)
+        mu, sigma, finish = spec["mu"], spec["sigma"], _finisher(spec)
+        return lambda rng, row: finish(det_exp(mu + sigma * standard_normal(rng)))
     if dist == "poisson":
         limit = det_exp(-spec["lambda"])
-        k = 0
-        p = 1.0
-        while True:
-            k += 1
-            p *= rng.next()
-            if p <= limit:
-                break
-        return min(k - 1, spec.get("max", k - 1))
+        cap = spec.get("max", math.inf)
+
+        def poisson(rng: Mulberry32, row: dict[str, Any]) -> int:
+            k = 0
+            p = 1.0
+            while True:
+                k += 1
+                p *= rng.next()
+                if p <= limit:
+                    break
+            return int(min(k - 1, cap))
+
+        return poisson
     if dist == "ratio":
-        return _finish(row[spec["numerator"]] / row[spec["denominator"]], spec)
+        num, den, finish = spec["numerator"], spec["denominator"], _finisher(spec)
+        return lambda rng, row: finish(row[num] / row[den])
     if dist == "switch":
-        chosen = spec["cases"].get(_case_key(row[spec["on"]]), spec.get("default"))
-        if chosen is None:
-            raise ValueError(f"switch on {spec['on']}: no case for {row[spec['on']]!r} and no default")
-        return sample(chosen, rng, row)
+        on = spec["on"]
+        cases = {key: compile_field(case) for key, case in spec["cases"].items()}
+        fallback = compile_field(spec["default"]) if "default" in spec else None
+
+        def switch(rng: Mulberry32, row: dict[str, Any]) -> Any:
+            chosen = cases.get(_case_key(row[on]), fallback)
+            if chosen is None:
+                raise ValueError(f"switch on {on}: no case for {row[on]!r} and no default")
+            return chosen(rng, row)
+
+        return switch
     if dist == "const":
-        return spec["value"]
+        value = spec["value"]
+        return lambda rng, row: value
     raise ValueError(f"unknown distribution {dist!r}")
+
+
+def sample(spec: dict[str, Any], rng: Mulberry32, row: dict[str, Any]) -> Any:
+    """Draws one value of a field spec (compiles it each time: for one-off use)."""
+    return compile_field(spec)(rng, row)
 
 
 def _iso(epoch_seconds: int) -> str:
@@ -170,11 +216,20 @@ def transaction_stream(
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MASK:
         raise ValueError(f"seed must be an integer in [0, 2^32), got {seed!r}")
     patterns = spec["patterns"]
+    for name, p in patterns.items():
+        missing = [f for f in spec["field_order"] if f not in p["fields"]]
+        if missing:
+            raise ValueError(f"pattern {name} lacks field(s) {', '.join(missing)}")
     if pattern is not None and pattern not in patterns:
         raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(patterns)}")
     fraud_names = list(spec["fraud_pattern_weights"])
-    fraud_spec = {"dist": "categorical", "values": fraud_names, "weights": list(spec["fraud_pattern_weights"].values())}
+    pick_fraud = compile_field(
+        {"dist": "categorical", "values": fraud_names, "weights": list(spec["fraud_pattern_weights"].values())}
+    )
     field_order = spec["field_order"]
+    compiled = {
+        name: [(field, compile_field(p["fields"][field])) for field in field_order] for name, p in patterns.items()
+    }
     start = _parse_iso(spec["start_time"])
     rows_per_day = spec["rows_per_day"]
     prefix = f"tx-{seed}" if id_prefix is None else id_prefix
@@ -184,14 +239,14 @@ def transaction_stream(
         if pattern is not None:
             name = pattern
         elif rng.next() < ratio:
-            name = sample(fraud_spec, rng, {})
+            name = pick_fraud(rng, {})
         else:
             name = "legit"
         p = patterns[name]
         card = p["cards"]["offset"] + math.floor(rng.next() * p["cards"]["count"])
         row: dict[str, Any] = {}
-        for field in field_order:
-            row[field] = sample(p["fields"][field], rng, row)
+        for field, sampler in compiled[name]:
+            row[field] = sampler(rng, row)
         seconds = row["hour"] * 3600 + math.floor(rng.next() * 3600)
         day = index // rows_per_day
         yield {
