@@ -76,6 +76,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     );
   });
 
+  // While draining, tell keep-alive clients to go: the server can only finish closing once every
+  // connection is closed, and the in-flight requests' connections would otherwise stay open.
+  app.addHook('onSend', async (_request, reply) => {
+    if (options.scorer.draining) reply.header('connection', 'close');
+  });
+
   app.setErrorHandler((error: FastifyError | ClientError, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (error instanceof ClientError) for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);

@@ -44,11 +44,16 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownGraceMs);
     force.unref();
+    const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
     await app.close();
+    clearInterval(closeIdle);
     await sink?.drain(Math.max(0, config.shutdownGraceMs - 500));
     await scorer.close();
-    log('stopped cleanly');
-    process.exit(0);
+    // stdout to a pipe is asynchronous: exit only once the last line is out.
+    process.stdout.write(
+      `${JSON.stringify({ time: new Date().toISOString(), msg: 'stopped cleanly' })}\n`,
+      () => process.exit(0),
+    );
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

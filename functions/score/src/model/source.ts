@@ -95,10 +95,9 @@ class MlflowClient {
     }
     if (res.ok) return res;
     const body = (await res.text()).slice(0, 300);
-    const message = `MLflow ${url} answered ${res.status}: ${body}`;
-    // 404/400 mean the model, alias or file does not exist: waiting will not help.
-    if (res.status === 404 || res.status === 400) throw new PermanentModelError(message);
-    throw new Error(message);
+    // Even "not found" is worth retrying: the alias may be set (or the version finish uploading) later,
+    // and until then the scorer stays not-ready with this message, never serving anything else.
+    throw new Error(`MLflow ${url} answered ${res.status}: ${body}`);
   }
 
   async versionOfAlias(name: string, alias: string): Promise<string> {
@@ -109,7 +108,7 @@ class MlflowClient {
       model_version?: { version?: string };
     };
     const version = json.model_version?.version;
-    if (!version) throw new PermanentModelError(`MLflow alias ${name}@${alias} has no version`);
+    if (!version) throw new Error(`MLflow alias ${name}@${alias} has no version`);
     return String(version);
   }
 
