@@ -46,8 +46,8 @@ test('promtool test rules fails when an expectation is wrong (the harness can fa
   const promtool = await debianTool('promtool');
   const dir = extracted(t);
   const broken = readFileSync(path.join(promtoolTestsDir, 'scoring-service.promtool.yaml'), 'utf8').replace(
-    "values: '5x30'",
-    "values: '6x30'",
+    /values: ["']5x30["']/,
+    'values: "6x30"',
   );
   writeFileSync(path.join(dir, 'broken.promtool.yaml'), broken);
   const error = await t.throwsAsync(run(promtool, ['test', 'rules', 'broken.promtool.yaml'], { cwd: dir }));
