@@ -158,6 +158,8 @@ interface CompiledPattern {
   samplers: Sampler[];
 }
 
+const pad2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+
 /** A stateful source of labelled transactions; `next()` is cheap (no allocation beyond the row). */
 export class TransactionSource {
   private readonly rng: Mulberry32;
@@ -170,6 +172,8 @@ export class TransactionSource {
   private readonly rowsPerDay: number;
   private readonly idPrefix: string;
   private index = 0;
+  private cachedDay = Number.NaN;
+  private cachedDate = '';
 
   constructor(options: StreamOptions) {
     const spec = options.spec ?? generatorSpec;
@@ -213,6 +217,19 @@ export class TransactionSource {
     this.idPrefix = options.idPrefix ?? `tx-${options.seed}`;
   }
 
+  /** RFC 3339 UTC without fractions; the date part is formatted once per day (Date#toISOString is slow). */
+  private formatTimestamp(epoch: number): string {
+    const day = Math.floor(epoch / 86400);
+    if (day !== this.cachedDay) {
+      this.cachedDay = day;
+      this.cachedDate = new Date(day * 86400 * 1000).toISOString().slice(0, 11);
+    }
+    const secondOfDay = epoch - day * 86400;
+    const h = Math.floor(secondOfDay / 3600);
+    const m = Math.floor((secondOfDay % 3600) / 60);
+    return `${this.cachedDate}${pad2[h]}:${pad2[m]}:${pad2[secondOfDay % 60]}Z`;
+  }
+
   next(): LabelledTransaction {
     const rng = this.rng;
     let pattern = this.forced;
@@ -231,7 +248,7 @@ export class TransactionSource {
     const tx: LabelledTransaction = {
       transaction_id: `${this.idPrefix}-${this.index}`,
       card_id: `card-${String(card).padStart(7, '0')}`,
-      timestamp: `${new Date(epoch * 1000).toISOString().slice(0, 19)}Z`,
+      timestamp: this.formatTimestamp(epoch),
       amount: row.amount as number,
       merchant_category: row.merchant_category as string,
       hour,
