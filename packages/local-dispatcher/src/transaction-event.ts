@@ -1,0 +1,55 @@
+// Encodes a transaction as the Kafka record the platform expects on `transactions` (docs/DESIGN.md): a
+// CloudEvent dev.fraud.transaction.v1, id = transaction_id, subject = partitionkey = card_id, data = the
+// transaction as JSON, Kafka key = card_id; binary content mode (ce_* headers) or structured.
+import { CloudEvent, Kafka } from 'cloudevents';
+import type { Message } from 'kafkajs';
+
+export const TRANSACTION_TYPE = 'dev.fraud.transaction.v1';
+export type ContentMode = 'binary' | 'structured';
+
+export interface TransactionLike {
+  transaction_id: string;
+  card_id: string;
+  [field: string]: unknown;
+}
+
+export function transactionEvent(
+  tx: TransactionLike,
+  source: string,
+  time = new Date(),
+): CloudEvent<unknown> {
+  return new CloudEvent<unknown>(
+    {
+      specversion: '1.0',
+      type: TRANSACTION_TYPE,
+      source,
+      id: tx.transaction_id,
+      subject: tx.card_id,
+      partitionkey: tx.card_id,
+      time: time.toISOString(),
+      datacontenttype: 'application/json',
+      data: tx,
+    },
+    false,
+  );
+}
+
+export function transactionMessage(
+  tx: TransactionLike,
+  options: { source: string; mode?: ContentMode; time?: Date },
+): Message {
+  const event = transactionEvent(tx, options.source, options.time);
+  if (options.mode === 'structured') {
+    const m = Kafka.structured(event);
+    return {
+      key: tx.card_id,
+      value: m.value as string,
+      headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' },
+    };
+  }
+  const m = Kafka.binary(event);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(m.headers)) if (value != null) headers[name] = String(value);
+  // Kafka.binary leaves object data as is; the record value must be the JSON text.
+  return { key: tx.card_id, value: JSON.stringify(tx), headers };
+}
