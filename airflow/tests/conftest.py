@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps caches in ./.hypothesis by default; keep the checkout clean (CI clones are read-mostly).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="fraud-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+
+# No example database: it would litter the checkout with .hypothesis/ and make runs depend on earlier runs.
+settings.register_profile("fraud", database=None, derandomize=True)
+settings.load_profile("fraud")
 
 AIRFLOW_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = AIRFLOW_DIR.parent
