@@ -197,18 +197,31 @@ function inputRows(model: ServedModel, req: InferRequest, binary: Buffer | undef
         `input '${expected}' data has ${values.length} values, shape [${rows}, ${f}] needs ${rows * f}`,
       );
     out.set(values);
+    checkValues(model, values, out);
+    return { rows, data: out };
   }
-  for (let i = 0; i < out.length; i++) {
+  checkValues(model, out, out);
+  return { rows, data: out };
+}
+
+/**
+ * Every value must be in its feature's domain as sent (a tiny negative amount is still negative) and as the
+ * model will see it (float32: 1e300 becomes Infinity).
+ */
+function checkValues(model: ServedModel, sent: ArrayLike<number>, asFloat32: Float32Array): void {
+  const f = model.featureCount;
+  for (let i = 0; i < asFloat32.length; i++) {
     const feature = model.card.features[i % f];
-    // Check what the model will see (float32), so a value that only fits as float64 cannot slip through.
-    const problem = feature && encodedValueProblem(feature, out[i] as number);
+    if (!feature) continue;
+    const problem =
+      encodedValueProblem(feature, sent[i] as number) ??
+      (Number.isFinite(asFloat32[i]) ? undefined : 'is too large for float32');
     if (problem)
       throw new ClientError(
         400,
         `inputs[0].data[${i}] (row ${Math.floor(i / f)}, feature ${feature.name}) ${problem}`,
       );
   }
-  return { rows, data: out };
 }
 
 function requireServedName(ctx: RouteContext, params: { name: string; version?: string }): ServedModel {
