@@ -39,14 +39,18 @@ def _median_ms(work, rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--model", default="functions/score/model", help="folder with model.onnx + model-card.json")
+    parser.add_argument(
+        "--model", default="functions/score/model", help="folder with model.onnx + model-card.json"
+    )
     parser.add_argument("--rows", type=int, default=20_000)
     args = parser.parse_args()
 
     rows: list = []
     gen = _per_second(args.rows, lambda: rows.extend(generate_transactions(seed=42, count=args.rows)))
     dumps = _per_second(args.rows, lambda: [json.dumps(r) for r in rows])
-    print(f"generator      {gen:12,.0f} rows/s   baseline json.dumps {dumps:12,.0f} rows/s   ratio {gen / dumps:.2f}x")
+    print(
+        f"generator      {gen:12,.0f} rows/s   baseline json.dumps {dumps:12,.0f} rows/s   ratio {gen / dumps:.2f}x"
+    )
 
     card = read_card(args.model)
     X = encode_rows(rows, card["features"])
@@ -59,7 +63,9 @@ def main() -> None:
     sk_row = _median_ms(lambda: model.predict_proba(one), 200)
     onnx_batch = _median_ms(lambda: session.run(["probabilities"], {"input": batch}), 200)
     sk_batch = _median_ms(lambda: model.predict_proba(batch), 100)
-    print(f"onnx 1 row     {onnx_row:8.4f} ms      baseline sklearn {sk_row:8.4f} ms   speed-up {sk_row / onnx_row:.1f}x")
+    print(
+        f"onnx 1 row     {onnx_row:8.4f} ms      baseline sklearn {sk_row:8.4f} ms   speed-up {sk_row / onnx_row:.1f}x"
+    )
     print(
         f"onnx 256 rows  {onnx_batch:8.4f} ms ({256 / onnx_batch * 1000:,.0f} rows/s)   baseline sklearn "
         f"{sk_batch:8.4f} ms   speed-up {sk_batch / onnx_batch:.1f}x"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ def build_card(
         "schema_version": 1,
         "name": MODEL_NAME,
         "version": model_version,
-        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "task": "binary-classification",
         "label": {"column": label, "positive_value": 1, "meaning": {"0": "legit", "1": "fraud"}},
         "input": {"name": "input", "dtype": "float32", "shape": [None, len(features)]},

@@ -62,7 +62,9 @@ def _labels(series: pd.Series, label: str, path: str) -> np.ndarray:
     numeric = pd.to_numeric(series, errors="coerce")
     if numeric.isna().any() or not np.all(np.isin(numeric.to_numpy(), [0, 1])):
         found = sorted({str(v) for v in series.unique()[:10]})
-        raise DataError(f"{path}: label column '{label}' must hold 0 (legit) and 1 (fraud); found values {found}")
+        raise DataError(
+            f"{path}: label column '{label}' must hold 0 (legit) and 1 (fraud); found values {found}"
+        )
     y = numeric.to_numpy().astype(np.int64)
     classes = np.unique(y)
     if len(classes) < 2:
@@ -92,7 +94,9 @@ def _feature_column(series: pd.Series, name: str, path: str) -> np.ndarray:
     with np.errstate(over="ignore"):  # overflow is reported below, by name
         as_float32 = values.astype(np.float32)
     if not np.all(np.isfinite(as_float32)):
-        raise DataError(f"{path}: feature column '{name}' has values beyond the float32 range the model takes")
+        raise DataError(
+            f"{path}: feature column '{name}' has values beyond the float32 range the model takes"
+        )
     return as_float32
 
 
@@ -130,7 +134,9 @@ def load_csv(
     dropped = _split_names(drop)
     unknown = [n for n in wanted + dropped if n not in columns]
     if unknown:
-        raise DataError(f"{path_text}: unknown column(s) {', '.join(unknown)}; columns are: {', '.join(columns)}")
+        raise DataError(
+            f"{path_text}: unknown column(s) {', '.join(unknown)}; columns are: {', '.join(columns)}"
+        )
     if label in wanted:
         raise DataError(f"{path_text}: the label column '{label}' cannot also be a feature")
     notes: list[str] = []
@@ -142,7 +148,9 @@ def load_csv(
             notes.append(f"dropped column(s) with an empty header (a saved row index): {', '.join(unnamed)}")
         names = [c for c in columns if c != label and c not in dropped and c not in unnamed]
     if not names:
-        raise DataError(f"{path_text}: no feature columns left after dropping {', '.join(dropped) or 'nothing'}")
+        raise DataError(
+            f"{path_text}: no feature columns left after dropping {', '.join(dropped) or 'nothing'}"
+        )
 
     y = _labels(frame[label], label, path_text)
     X = np.column_stack([_feature_column(frame[n], n, path_text) for n in names]).astype(np.float32)
@@ -193,4 +201,3 @@ def synthetic_dataset(seed: int = 42, rows: int = 100_000, fraud_ratio: float | 
         "fraud_ratio": fraud_ratio if fraud_ratio is not None else load_generator_spec()["fraud_ratio"],
     }
     return Dataset(X=X, y=y, features=features, label=SYNTHETIC_LABEL, source=source)
-

@@ -43,7 +43,9 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, str]:
         candidates = np.flatnonzero(ok & (recall == best_recall))
         return float(thresholds[candidates].max()), f"max recall at precision >= {TARGET_PRECISION:.2f}"
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
-    return float(thresholds[int(np.argmax(f1))]), f"max F1 (no threshold reached precision {TARGET_PRECISION:.2f})"
+    return float(
+        thresholds[int(np.argmax(f1))]
+    ), f"max F1 (no threshold reached precision {TARGET_PRECISION:.2f})"
 
 
 def recall_at_precision(y: np.ndarray, scores: np.ndarray, target: float = TARGET_PRECISION) -> float:
@@ -88,7 +90,9 @@ def evaluate_scores(y: np.ndarray, scores: np.ndarray, threshold: float | None =
     }
 
 
-def evaluate_onnx(model_path: str, X: np.ndarray, y: np.ndarray, threshold: float | None = None) -> dict[str, Any]:
+def evaluate_onnx(
+    model_path: str, X: np.ndarray, y: np.ndarray, threshold: float | None = None
+) -> dict[str, Any]:
     """Scores a model.onnx (e.g. the champion) on the same holdout, so challenger and champion compare fairly.
 
     Pass the champion card's threshold to evaluate its decisions as served; leave it out to re-choose one.

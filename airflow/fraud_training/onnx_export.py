@@ -60,7 +60,9 @@ def onnx_fraud_probability(model_path: str | Path, X: np.ndarray) -> np.ndarray:
     return probabilities[:, 1]
 
 
-def check_parity(model: Any, model_path: str | Path, X: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> dict[str, Any]:
+def check_parity(
+    model: Any, model_path: str | Path, X: np.ndarray, tolerance: float = PARITY_TOLERANCE
+) -> dict[str, Any]:
     """Max |P_sklearn(fraud) - P_onnx(fraud)| over X; raises ParityError above `tolerance`."""
     expected = model.predict_proba(np.asarray(X, dtype=np.float32))[:, 1]
     actual = onnx_fraud_probability(model_path, X).astype(np.float64)
@@ -77,7 +79,10 @@ def check_parity(model: Any, model_path: str | Path, X: np.ndarray, tolerance: f
 
 def _percentiles_ms(samples: list[float]) -> dict[str, float]:
     values = np.array(samples) * 1000
-    return {"p50_ms": round(float(np.percentile(values, 50)), 4), "p95_ms": round(float(np.percentile(values, 95)), 4)}
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 4),
+        "p95_ms": round(float(np.percentile(values, 95)), 4),
+    }
 
 
 def measure_latency(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .schema import load_generator_spec
@@ -194,7 +194,7 @@ def sample(spec: dict[str, Any], rng: Mulberry32, row: dict[str, Any]) -> Any:
 
 
 def _iso(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_iso(text: str) -> int:
@@ -224,11 +224,16 @@ def transaction_stream(
         raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(patterns)}")
     fraud_names = list(spec["fraud_pattern_weights"])
     pick_fraud = compile_field(
-        {"dist": "categorical", "values": fraud_names, "weights": list(spec["fraud_pattern_weights"].values())}
+        {
+            "dist": "categorical",
+            "values": fraud_names,
+            "weights": list(spec["fraud_pattern_weights"].values()),
+        }
     )
     field_order = spec["field_order"]
     compiled = {
-        name: [(field, compile_field(p["fields"][field])) for field in field_order] for name, p in patterns.items()
+        name: [(field, compile_field(p["fields"][field])) for field in field_order]
+        for name, p in patterns.items()
     }
     start = _parse_iso(spec["start_time"])
     rows_per_day = spec["rows_per_day"]

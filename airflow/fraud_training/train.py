@@ -105,14 +105,22 @@ def run_training(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fraud-train", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="fraud-train", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--data", help="CSV file; omit to train on the synthetic generator")
     parser.add_argument("--label", help="label column (0 legit / 1 fraud); required with --data")
     parser.add_argument("--features", help="comma-separated feature columns (default: all others)")
-    parser.add_argument("--drop", help="comma-separated columns to leave out (empty-header columns are always dropped)")
+    parser.add_argument(
+        "--drop", help="comma-separated columns to leave out (empty-header columns are always dropped)"
+    )
     parser.add_argument("--out", required=True, help="output folder for model.onnx and model-card.json")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator, split and model seed (default 42)")
-    parser.add_argument("--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="synthetic rows (default 100000)")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="generator, split and model seed (default 42)"
+    )
+    parser.add_argument(
+        "--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="synthetic rows (default 100000)"
+    )
     parser.add_argument("--fraud-ratio", type=float, help="synthetic fraud ratio (default: generator.json)")
     parser.add_argument("--model-version", default="bundled", help='card "version" (default "bundled")')
     parser.add_argument("--holdout", type=float, default=0.25, help="holdout fraction (default 0.25)")
@@ -151,7 +159,9 @@ def _summary(card: dict[str, Any], out: Path, seconds: float) -> str:
             f"{batch_key} p50 {lat[batch_key]['p50_ms']} ms ({lat[batch_key]['rows_per_s']} rows/s)"
         )
     size = (out / ONNX_FILE).stat().st_size
-    lines.append(f"wrote {out / ONNX_FILE} ({size / 1024:.0f} KiB, sha256 {card['onnx']['sha256'][:12]}) and {out / CARD_FILE}")
+    lines.append(
+        f"wrote {out / ONNX_FILE} ({size / 1024:.0f} KiB, sha256 {card['onnx']['sha256'][:12]}) and {out / CARD_FILE}"
+    )
     return "\n".join(lines)
 
 
@@ -175,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (DataError, ParityError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # e.g. --out not writable, or the disk is full
+        print(f"error: cannot write the model to {args.out}: {err}", file=sys.stderr)
         return 1
     print(_summary(card, Path(args.out), time.perf_counter() - started))
     return 0

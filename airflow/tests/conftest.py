@@ -19,6 +19,7 @@ set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
+
 # No example database: it would litter the checkout with .hypothesis/ and make runs depend on earlier runs.
 settings.register_profile("fraud", database=None, derandomize=True)
 settings.load_profile("fraud")

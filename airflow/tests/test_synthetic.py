@@ -7,9 +7,6 @@ import math
 
 import pytest
 from conftest import TEST_VECTORS_DIR
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from fraud_training.schema import encode_value, load_transaction_schema, schema_features
 from fraud_training.synthetic import (
     Mulberry32,
@@ -18,6 +15,8 @@ from fraud_training.synthetic import (
     round_to,
     transaction_stream,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 VECTORS = json.loads((TEST_VECTORS_DIR / "vectors.json").read_text())["vectors"]
 
@@ -35,7 +34,9 @@ def _strict(value):
 def test_reproduces_test_vector_exactly(vector):
     expected = [json.loads(line) for line in (TEST_VECTORS_DIR / vector["file"]).read_text().splitlines()]
     assert len(expected) == vector["count"]
-    rows = generate_transactions(seed=vector["seed"], count=vector["count"], fraud_ratio=vector.get("fraud_ratio"))
+    rows = generate_transactions(
+        seed=vector["seed"], count=vector["count"], fraud_ratio=vector.get("fraud_ratio")
+    )
     for i, (got, want) in enumerate(zip(rows, expected, strict=True)):
         assert list(got) == list(want), f"row {i}: field order differs"
         assert {k: _strict(v) for k, v in got.items()} == {k: _strict(v) for k, v in want.items()}, f"row {i}"

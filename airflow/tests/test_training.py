@@ -14,7 +14,6 @@ import onnx
 import pandas as pd
 import pytest
 from conftest import AIRFLOW_DIR, BUNDLED_MODEL_DIR, REPO_ROOT, TEST_VECTORS_DIR
-
 from fraud_training.card import REQUIRED_KEYS, library_versions, read_card
 from fraud_training.data import DataError, encode_rows, load_csv, synthetic_dataset
 from fraud_training.evaluate import SCORE_BUCKETS, evaluate_onnx, split_holdout
@@ -44,7 +43,9 @@ def synthetic_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def creditcard_model(tmp_path_factory, creditcard_sample):
     out = tmp_path_factory.mktemp("creditcard-model")
-    assert main(["--data", str(creditcard_sample), "--label", "Class", "--out", str(out), "--no-latency"]) == 0
+    assert (
+        main(["--data", str(creditcard_sample), "--label", "Class", "--out", str(out), "--no-latency"]) == 0
+    )
     return out, read_card(out)
 
 
@@ -71,7 +72,13 @@ def assert_card_consistent(out: Path, card: dict) -> None:
     assert len(cdf) == len(SCORE_BUCKETS) and cdf == sorted(cdf) and cdf[-1] == 1.0
     assert card["libraries"] == library_versions()
     m = card["metrics"]
-    for key in ["roc_auc", "pr_auc", "recall_at_90_precision", "precision_at_threshold", "recall_at_threshold"]:
+    for key in [
+        "roc_auc",
+        "pr_auc",
+        "recall_at_90_precision",
+        "precision_at_threshold",
+        "recall_at_threshold",
+    ]:
         assert 0 <= m[key] <= 1, key
     assert 0 < card["threshold"] < 1
 
@@ -116,7 +123,9 @@ def test_decisions_follow_the_card_threshold_on_the_holdout(synthetic_model):
 def test_onnx_scores_the_shared_test_vector_rows(synthetic_model):
     """Rows written by the TypeScript generator, encoded in Python, score like their labels say."""
     out, card = synthetic_model
-    rows = [json.loads(line) for line in (TEST_VECTORS_DIR / "seed-7-fraud-0.5.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (TEST_VECTORS_DIR / "seed-7-fraud-0.5.jsonl").read_text().splitlines()
+    ]
     scores = onnx_fraud_probability(out / "model.onnx", encode_rows(rows, card["features"]))
     labels = np.array([r["is_fraud"] for r in rows])
     assert scores[labels == 1].mean() > 0.7 > 0.1 > scores[labels == 0].mean()
@@ -251,7 +260,17 @@ def test_cli_entry_point_exits_non_zero_with_the_message(tmp_path):
     data = write(tmp_path, "a,label\n1,0\n")
     env = {**os.environ, "PYTHONPATH": str(AIRFLOW_DIR)}
     run = subprocess.run(
-        [sys.executable, "-m", "fraud_training.train", "--data", str(data), "--label", "label", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "fraud_training.train",
+            "--data",
+            str(data),
+            "--label",
+            "label",
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -267,7 +286,9 @@ def test_load_csv_never_crashes_on_arbitrary_text(tmp_path):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    cell = st.one_of(st.integers(-5, 5).map(str), st.sampled_from(["", "nan", "x", "1e999", "0.5", '"', "inf"]))
+    cell = st.one_of(
+        st.integers(-5, 5).map(str), st.sampled_from(["", "nan", "x", "1e999", "0.5", '"', "inf"])
+    )
     line = st.lists(cell, min_size=1, max_size=4).map(",".join)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -283,3 +304,10 @@ def test_load_csv_never_crashes_on_arbitrary_text(tmp_path):
         assert set(np.unique(data.y)) == {0, 1}
 
     check()
+
+
+def test_unwritable_out_is_an_error_not_a_crash(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["--rows", "2000", "--no-latency", "--out", str(blocker / "model")]) == 1
+    assert f"error: cannot write the model to {blocker / 'model'}" in capsys.readouterr().err
