@@ -57,10 +57,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const json = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser([STRUCTURED, BATCH], { parseAs: 'string' }, json);
-  // Binary tensor data extension of the v2 protocol (and nothing else) sends raw bytes.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) =>
-    done(null, body),
-  );
 
   app.addHook('onRequest', async (request) => {
     request.startedAt = process.hrtime.bigint();
@@ -98,6 +94,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   healthRoutes(app, ctx);
   scoreRoutes(app, ctx);
   cloudEventRoutes(app, ctx);
-  v2Routes(app, ctx, packageVersion);
+  // The v2 binary tensor extension sends raw bytes, often with no content type (tritonclient): only the v2
+  // routes take those, as buffers.
+  void app.register(async (v2) => {
+    v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    v2Routes(v2, ctx, packageVersion);
+  });
   return app;
 }

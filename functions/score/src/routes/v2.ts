@@ -97,20 +97,34 @@ const inferRequestSchema = {
 };
 const validateInferRequest = compileValidator<InferRequest>(inferRequestSchema);
 
-/** Splits a binary-extension body into its JSON header and the tensor bytes after it. */
+/**
+ * The JSON request, or for the binary tensor extension its JSON header plus the tensor bytes after it.
+ * tritonclient sends no content type at all, so bodies without one arrive as raw bytes here too.
+ */
 function parseBody(request: FastifyRequest): { json: unknown; binary: Buffer | undefined } {
   const headerLength = request.headers[HEADER_LENGTH];
   const body = request.body;
+  const type = request.headers['content-type'];
+  if (typeof body === 'string')
+    throw new ClientError(415, `content type ${type} is not accepted: send application/json`);
   if (headerLength === undefined) {
-    if (Buffer.isBuffer(body))
+    if (!Buffer.isBuffer(body)) return { json: body, binary: undefined };
+    if (type !== undefined)
       throw new ClientError(
-        400,
-        `binary request body needs the ${HEADER_LENGTH} header (or send application/json)`,
+        415,
+        `content type ${type} is not accepted: send application/json (or the binary tensor extension)`,
       );
-    return { json: body, binary: undefined };
+    try {
+      return { json: JSON.parse(body.toString('utf8')), binary: undefined };
+    } catch {
+      throw new ClientError(400, 'body is not valid JSON');
+    }
   }
   if (!Buffer.isBuffer(body))
-    throw new ClientError(415, `with ${HEADER_LENGTH} the body must be application/octet-stream`);
+    throw new ClientError(
+      415,
+      `with ${HEADER_LENGTH} the body must be application/octet-stream (or carry no content type)`,
+    );
   const n = Number(headerLength);
   if (!Number.isInteger(n) || n < 2 || n > body.length)
     throw new ClientError(
