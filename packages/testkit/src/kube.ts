@@ -140,7 +140,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--service-account-key-file=${path.join(pki, 'sa.pub')}`,
         `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        '--service-cluster-ip-range=10.96.0.0/16',
+        // Service IPs from the loopback range: when the apiserver dials a Service itself (admission or
+        // conversion webhooks, aggregated APIs), the connection stays on this machine and fails fast instead
+        // of leaving it for a private-range address.
+        '--service-cluster-ip-range=127.96.0.0/16',
         '--endpoint-reconciler-type=none', // a loopback address may not be an Endpoints IP
         '--allow-privileged=false',
         '--profiling=false',
