@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import onnx
 import pandas as pd
@@ -26,6 +27,8 @@ from fraud_training.onnx_export import (
 )
 from fraud_training.schema import schema_features
 from fraud_training.train import DEFAULT_SEED, main, train_model
+
+FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
 def sha256(path: Path) -> str:
@@ -49,7 +52,13 @@ def creditcard_model(tmp_path_factory, creditcard_sample):
     return out, read_card(out)
 
 
+CARD_SCHEMA = json.loads(
+    (REPO_ROOT / "packages" / "transactions" / "schema" / "model-card.schema.json").read_text()
+)
+
+
 def assert_card_consistent(out: Path, card: dict) -> None:
+    jsonschema.validate(card, CARD_SCHEMA, cls=jsonschema.Draft202012Validator, format_checker=FORMAT_CHECKER)
     assert set(REQUIRED_KEYS) <= set(card)
     assert card["schema_version"] == 1 and card["name"] == "fraud-detector"
     assert card["onnx"]["sha256"] == sha256(out / "model.onnx")
