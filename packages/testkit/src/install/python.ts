@@ -98,6 +98,11 @@ function upToDate(stamp: string): boolean {
 export async function ensurePythonEnv(): Promise<{ python: string }> {
   const python = basePython();
   const version = pythonVersion(python);
+  if (!version.startsWith('3.11.')) {
+    log(
+      `warning: the lock file was resolved on Python 3.11; ${python} is ${version} (set FRAUD_PYTHON to a 3.11)`,
+    );
+  }
   const stamp = wantedStamp(version);
   if (upToDate(stamp)) return { python: venvPython };
 
