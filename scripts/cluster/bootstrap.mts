@@ -16,7 +16,7 @@ export const usage = `usage: npm run bootstrap -- [options]
   --scaling cpu|requests        score autoscaling overlay (default cpu: HPA on CPU 70%)
   --score-image <ref>           image of functions/score (registry/name:tag or @sha256:...)
   --retrain-hook-image <ref>    image of functions/retrain-hook
-  --without-admission-webhooks       leave out upstream webhook configurations (test control planes without pods)`;
+  --without-admission-webhooks  leave out upstream webhook configurations (test control planes without pods)`;
 
 const options = [
   'dry-run',

@@ -39,9 +39,10 @@ export function parseOptions(args: string[], allowed: string[], usage: string): 
   const wait = String(parsed.wait ?? 'all') as WaitMode;
   if (!['all', 'workloads', 'none'].includes(wait))
     throw new UsageError(`--wait must be all, workloads or none, not "${wait}"`);
-  const timeoutSeconds = Number(parsed.timeout ?? 600);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds <= 0) {
-    throw new UsageError(`--timeout must be a whole number of seconds, not "${parsed.timeout}"`);
+  const rawTimeout = String(parsed.timeout ?? '600');
+  const timeoutSeconds = Number(rawTimeout);
+  if (!/^\d+$/.test(rawTimeout) || timeoutSeconds <= 0) {
+    throw new UsageError(`--timeout must be a whole number of seconds, not "${rawTimeout}"`);
   }
   const scaling = String(parsed.scaling ?? 'cpu');
   if (scaling !== 'cpu' && scaling !== 'requests')

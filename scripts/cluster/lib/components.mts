@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../../lib/repo.mts';
+import { UsageError } from './cli.mts';
 import type { Kubectl } from './kubectl.mts';
 import { type ObjectRef, objectsOf, renderKustomization } from './manifests.mts';
 import {
@@ -496,7 +497,8 @@ export async function deployFunctions(ctx: Context): Promise<void> {
 export function selectComponents(only?: string[], skip?: string[]): Component[] {
   const known = new Set(components.map((c) => c.name));
   for (const name of [...(only ?? []), ...(skip ?? [])]) {
-    if (!known.has(name)) throw new Error(`unknown component "${name}"; known: ${[...known].join(', ')}`);
+    if (!known.has(name))
+      throw new UsageError(`unknown component "${name}"; known: ${[...known].join(', ')}`);
   }
   return components.filter((c) => (!only || only.includes(c.name)) && !skip?.includes(c.name));
 }
