@@ -106,6 +106,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
     const verdict = verifyAirflow(o.airflowSecret, request.headers, body, o.replayWindowSeconds);
     if (!verdict.ok) return refuse(reply, 'airflow', verdict);
     const event: AirflowEvent = parseAirflowEvent(parseJson(body));
+    o.metrics.events.inc({ endpoint: 'airflow', type: event.type });
     return once(`airflow:${event.event_id}`, reply, async () => {
       if (event.type === 'training.failed') {
         o.metrics.lastTrainingFailure.setToCurrentTime();
@@ -125,6 +126,7 @@ export function buildApp(o: AppOptions): FastifyInstance {
     const verdict = verifyMlflow(o.mlflowSecret, request.headers, body, o.replayWindowSeconds);
     if (!verdict.ok) return refuse(reply, 'mlflow', verdict);
     const event = parseMlflowEvent(parseJson(body));
+    o.metrics.events.inc({ endpoint: 'mlflow', type: `${event.entity}.${event.action}`.slice(0, 64) });
     return once(`mlflow:${verdict.deliveryId}`, reply, async () => {
       if (event.entity !== 'model_version' || event.action !== 'created') {
         return reply.code(200).send({ ignored: `${event.entity}.${event.action}` });

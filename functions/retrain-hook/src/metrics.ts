@@ -57,6 +57,12 @@ export function createMetrics() {
       labelNames: ['endpoint', 'reason'] as const,
       registers,
     }),
+    events: new Counter({
+      name: 'fraud_retrain_events_total',
+      help: 'Signed events accepted, by endpoint (airflow, mlflow) and event type',
+      labelNames: ['endpoint', 'type'] as const,
+      registers,
+    }),
     dependencyErrors: new Counter({
       name: 'fraud_retrain_dependency_errors_total',
       help: 'Failed calls to MLflow, Kubernetes or Prometheus (each retry counts)',

@@ -1,0 +1,383 @@
+// The whole hook against real services: MLflow 3 (SQLite), a real kube-apiserver with the Knative Serving
+// CRDs, and a real Prometheus scraping queue-proxy-shaped metrics this test controls. The Knative controller
+// is the one thing played by the test (helpers/knative-controller.ts), since nothing here runs containers.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type ControlPlane, knativeServingCrds, startControlPlane } from '@fraud/testkit/kube';
+import { type RunningMlflow, startMlflow } from '@fraud/testkit/mlflow';
+import { type RunningPrometheus, startPrometheus } from '@fraud/testkit/prometheus';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import anyTest, { type TestFn } from 'ava';
+import type { Hook } from '../src/hook.ts';
+import type { KnativeService } from '../src/knative.ts';
+import { kubeConfigFrom, packageRoot, testHook } from './helpers/hook.ts';
+import { type FakeController, startFakeController } from './helpers/knative-controller.ts';
+import { startQueueProxyMetrics } from './helpers/queue-proxy-metrics.ts';
+import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
+import { airflowRequest, MLFLOW_SECRET, registered } from './helpers/signed.ts';
+
+const test = anyTest as TestFn;
+const NS = 'fraud';
+const SERVICE = 'score';
+
+let mlflow: RunningMlflow;
+let cp: ControlPlane;
+let prometheus: RunningPrometheus;
+let controller: FakeController;
+let traffic: Awaited<ReturnType<typeof startQueueProxyMetrics>>;
+let hook: Hook;
+let hookUrl: string;
+let policyFile: string;
+const services = () => kubeConfigFrom(cp.kubeconfig).makeApiClient(CustomObjectsApi);
+
+const getService = async () =>
+  (await services().getNamespacedCustomObject({
+    group: 'serving.knative.dev',
+    version: 'v1',
+    namespace: NS,
+    plural: 'services',
+    name: SERVICE,
+  })) as KnativeService;
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const hookEnv = () => ({
+  MLFLOW_TRACKING_URI: mlflow.url,
+  PROMETHEUS_URL: prometheus.url,
+  POLICY_FILE: policyFile,
+  SCORE_SERVICE: SERVICE,
+});
+
+async function newHook(): Promise<void> {
+  hook = testHook(hookEnv(), cp.kubeconfig);
+  hookUrl = await hook.start();
+}
+
+const callback = (version: string, eventId?: string) => {
+  const request = airflowRequest(registered(version, eventId));
+  return fetch(`${hookUrl}/airflow/events`, { method: 'POST', body: request.body, headers: request.headers });
+};
+
+/** The invariant of the issue: an alias never names a version that no revision serves. */
+async function assertAliasesServed(t: { true: (v: boolean, m?: string) => void }) {
+  const service = await getService();
+  for (const alias of ['champion', 'challenger']) {
+    const version = await aliasVersion(mlflow.url, alias);
+    if (!version) continue;
+    const served = (service.status?.traffic ?? []).some(
+      (target) => target.revisionName === `${SERVICE}-model-v${version}` && (target.percent ?? 0) > 0,
+    );
+    t.true(served, `alias ${alias} → version ${version} must be served by a revision with traffic`);
+  }
+}
+
+test.before(async (t) => {
+  t.timeout(15 * 60_000, 'starting MLflow, kube-apiserver and Prometheus');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'retrain-hook-test-'));
+  policyFile = path.join(dir, 'gate.json');
+  const shipped = (await import(path.join(packageRoot, 'gate.json'), { with: { type: 'json' } })).default;
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      gate: shipped.gate,
+      canary: {
+        traffic_percent: 10,
+        ready_timeout_seconds: 20,
+        observation_seconds: 6,
+        poll_seconds: 1,
+        max_error_rate: 0.05,
+        max_p95_latency_ms: 100,
+        require_traffic: true,
+      },
+    }),
+  );
+  traffic = await startQueueProxyMetrics(NS);
+  [mlflow, cp, prometheus] = await Promise.all([
+    startMlflow(),
+    knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
+    startPrometheus({
+      scrapeTargets: [{ job: 'queue-proxy', targets: [traffic.target] }],
+      scrapeInterval: '1s',
+    }),
+  ]);
+  await cp.kubectl(['create', 'namespace', NS]);
+  await cp.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: SERVICE, namespace: NS },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'user-container',
+                image: 'registry.local/fraud/score@sha256:' + '0'.repeat(64),
+                env: [{ name: 'MLFLOW_TRACKING_URI', value: 'http://mlflow.mlflow:5000' }],
+              },
+            ],
+          },
+        },
+      },
+    }),
+  );
+  controller = startFakeController(kubeConfigFrom(cp.kubeconfig), NS, SERVICE);
+  await until('the first revision', async () => (await getService()).status?.latestReadyRevisionName);
+  traffic.set(`${SERVICE}-00001`, { rps: 50, errorRate: 0, latencyMs: 8 });
+  await newHook();
+});
+
+test.after.always(async () => {
+  await hook?.stop();
+  await controller?.stop();
+  await traffic?.stop();
+  await Promise.all([mlflow?.stop(), cp?.stop(), prometheus?.stop()]);
+});
+
+test.serial(
+  'a good first model is promoted once, though MLflow and Airflow both deliver it (twice)',
+  async (t) => {
+    // A real MLflow webhook: model_version.created reaches the hook as well as the Airflow callback.
+    const webhook = await fetch(`${mlflow.url}/api/2.0/mlflow/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'retrain-hook',
+        url: `${hookUrl}/mlflow/webhooks`,
+        events: [{ entity: 'MODEL_VERSION', action: 'CREATED' }],
+        secret: MLFLOW_SECRET,
+      }),
+    });
+    t.is(webhook.status, 200, await webhook.clone().text());
+    traffic.set(`${SERVICE}-model-v1`, { rps: 20, errorRate: 0, latencyMs: 9 });
+    const version = await registerVersion(mlflow.url, goodMetrics());
+    t.is(version, '1');
+    const started = Date.now();
+    const first = await callback(version, 'run-1');
+    t.true([202].includes(first.status), await first.clone().text());
+    const duplicate = await callback(version, 'run-1');
+    t.is(duplicate.status, 200);
+    t.true(((await duplicate.json()) as { duplicate: boolean }).duplicate);
+    const again = await callback(version, 'run-1-retry');
+    t.true([200, 202].includes(again.status));
+
+    await until('canary routed', async () =>
+      (await getService()).status?.traffic?.some((x) => x.tag === 'canary' && x.percent === 10),
+    );
+    await assertAliasesServed(t);
+    await until(
+      'promotion',
+      async () =>
+        (await getService()).status?.traffic?.[0]?.percent === 100 &&
+        (await versionTags(mlflow.url, '1'))['rollout.state'] === 'promoted',
+      90_000,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    t.log(
+      `callback → version 1 serving 100% and tagged promoted: ${seconds.toFixed(1)} s (observation window 6 s)`,
+    );
+    await hook.rollout.settled();
+
+    const tags = await versionTags(mlflow.url, '1');
+    t.is(tags['gate.decision'], 'passed');
+    t.deepEqual(JSON.parse(tags['gate.reasons'] ?? ''), []);
+    t.is(tags['rollout.revision'], `${SERVICE}-model-v1`);
+    t.is(await aliasVersion(mlflow.url, 'champion'), '1');
+    t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
+    const service = await getService();
+    t.deepEqual(service.spec.traffic, [{ revisionName: `${SERVICE}-model-v1`, percent: 100 }]);
+    t.is(
+      service.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'MODEL_URI')?.value,
+      'models:/fraud-detector/1',
+    );
+    await assertAliasesServed(t);
+    const metrics = await (await fetch(`${hookUrl}/metrics`)).text();
+    t.regex(metrics, /^fraud_retrain_promotions_total 1$/m, 'one promotion despite four deliveries');
+    t.regex(
+      metrics,
+      /fraud_retrain_events_total\{endpoint="mlflow",type="model_version\.created"\} 1/,
+      'MLflow delivered its webhook',
+    );
+    await fetch(`${mlflow.url}/api/2.0/mlflow/webhooks`).then(async (r) => {
+      const { webhooks } = (await r.json()) as { webhooks: { webhook_id: string }[] };
+      for (const w of webhooks)
+        await fetch(`${mlflow.url}/api/2.0/mlflow/webhooks/${w.webhook_id}`, { method: 'DELETE' });
+    });
+  },
+);
+
+test.serial('a worse model is rejected with reasons in its tags, and the Service is untouched', async (t) => {
+  const before = await getService();
+  const version = await registerVersion(
+    mlflow.url,
+    goodMetrics({
+      pr_auc: 0.12,
+      recall_at_target_precision: 0.01,
+      champion_pr_auc: 0.82,
+      champion_recall_at_target_precision: 0.7,
+    }),
+  );
+  const response = await callback(version);
+  t.is(response.status, 200);
+  const body = (await response.json()) as { decision: string; reasons: string[] };
+  t.is(body.decision, 'rejected');
+  const tags = await versionTags(mlflow.url, version);
+  t.is(tags['gate.decision'], 'rejected');
+  t.is(tags['rollout.state'], 'rejected');
+  const reasons = JSON.parse(tags['gate.reasons'] ?? '[]') as string[];
+  t.deepEqual(reasons, body.reasons);
+  t.true(reasons.some((r) => /pr_auc 0\.12 below the minimum/.test(r)));
+  t.true(reasons.some((r) => /regresses .* champion/.test(r)));
+  const after = await getService();
+  t.deepEqual(after.spec, before.spec);
+  t.is(await aliasVersion(mlflow.url, 'champion'), '1');
+  const repeat = await callback(version);
+  t.is(
+    ((await repeat.json()) as { state: string }).state,
+    'rejected',
+    'a decided version is not decided again',
+  );
+});
+
+test.serial(
+  'a canary whose error rate rises is rolled back; a second version meanwhile gets 429',
+  async (t) => {
+    const version = await registerVersion(
+      mlflow.url,
+      goodMetrics({ champion_pr_auc: 0.8, champion_recall_at_target_precision: 0.7 }),
+    );
+    traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0.3, latencyMs: 9 });
+    t.is((await callback(version)).status, 202);
+    const other = await registerVersion(mlflow.url, goodMetrics());
+    const busy = await callback(other);
+    t.is(busy.status, 429);
+    t.is(busy.headers.get('retry-after'), '30');
+    await until(
+      'rollback',
+      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
+      90_000,
+    );
+    await hook.rollout.settled();
+    const tags = await versionTags(mlflow.url, version);
+    t.regex(tags['rollout.reasons'] ?? '', /canary error rate 0\.\d+ above the maximum 0\.05/);
+    const service = await getService();
+    t.deepEqual(service.spec.traffic, [{ revisionName: `${SERVICE}-model-v1`, percent: 100 }]);
+    t.is(await aliasVersion(mlflow.url, 'champion'), '1');
+    t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
+    await assertAliasesServed(t);
+    t.regex(
+      await (await fetch(`${hookUrl}/metrics`)).text(),
+      /fraud_retrain_rollbacks_total\{reason="error_rate"\} 1/,
+    );
+    // The busy version was never touched: it can be delivered again later.
+    t.is((await versionTags(mlflow.url, other))['gate.decision'], undefined);
+  },
+);
+
+test.serial(
+  'MLflow stopped mid-promotion: nothing half-done, and the rollout finishes once it is back',
+  async (t) => {
+    const version = String(Number(await registerVersion(mlflow.url, goodMetrics())));
+    traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0, latencyMs: 9 });
+    t.is((await callback(version)).status, 202);
+    await until('challenger set', async () => (await aliasVersion(mlflow.url, 'challenger')) === version);
+    const { dataDir, port, webhookEncryptionKey } = mlflow;
+    await mlflow.process.stop();
+    // Well past the observation window: the hook must wait, not promote without the registry.
+    await new Promise((r) => setTimeout(r, 9000));
+    const during = await getService();
+    t.true(
+      during.spec.traffic?.some((x) => x.revisionName === `${SERVICE}-model-v${version}` && x.percent === 10),
+      'still a 10% canary while MLflow is down',
+    );
+    t.truthy(hook.rollout.current, 'the rollout is still in progress');
+    const down = await callback(String(Number(version) + 1));
+    t.is(down.status, 429, 'one rollout at a time even while MLflow is down');
+    const restarted = await startMlflow({ dataDir, port, webhookEncryptionKey });
+    mlflow = {
+      ...restarted,
+      stop: async () => {
+        await restarted.process.stop();
+      },
+    } as RunningMlflow;
+    await until(
+      'promotion after MLflow returned',
+      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'promoted',
+      120_000,
+    );
+    await hook.rollout.settled();
+    t.is(await aliasVersion(mlflow.url, 'champion'), version);
+    t.deepEqual((await getService()).spec.traffic, [
+      { revisionName: `${SERVICE}-model-v${version}`, percent: 100 },
+    ]);
+    await assertAliasesServed(t);
+    t.regex(
+      await (await fetch(`${hookUrl}/metrics`)).text(),
+      /fraud_retrain_dependency_errors_total\{dependency="mlflow"\} [1-9]/,
+    );
+  },
+);
+
+test.serial('a restarted hook recovers the interrupted rollout from the Service and the tags', async (t) => {
+  const version = await registerVersion(mlflow.url, goodMetrics());
+  traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0, latencyMs: 9 });
+  t.is((await callback(version)).status, 202);
+  await until(
+    'canary state tagged',
+    async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'canary',
+  );
+  await hook.stop();
+  t.true(
+    (await getService()).spec.traffic?.some((x) => x.tag === 'canary'),
+    'stopped with the canary in place',
+  );
+  await newHook();
+  await until(
+    'recovered and promoted',
+    async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'promoted',
+    90_000,
+  );
+  await hook.rollout.settled();
+  t.is(await aliasVersion(mlflow.url, 'champion'), version);
+  t.deepEqual((await getService()).spec.traffic, [
+    { revisionName: `${SERVICE}-model-v${version}`, percent: 100 },
+  ]);
+  t.regex(await (await fetch(`${hookUrl}/metrics`)).text(), /^fraud_retrain_promotions_total 1$/m);
+  await assertAliasesServed(t);
+});
+
+test.serial('a revision that never becomes ready is rolled back after the ready timeout', async (t) => {
+  const champion = await aliasVersion(mlflow.url, 'champion');
+  const version = await registerVersion(mlflow.url, goodMetrics());
+  controller.failing.add(`${SERVICE}-model-v${version}`);
+  t.is((await callback(version)).status, 202);
+  await until(
+    'rollback',
+    async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
+    60_000,
+  );
+  await hook.rollout.settled();
+  t.regex(
+    (await versionTags(mlflow.url, version))['rollout.reasons'] ?? '',
+    /was not ready and serving within 20 s/,
+  );
+  t.is(await aliasVersion(mlflow.url, 'champion'), champion);
+  t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
+  t.deepEqual((await getService()).spec.traffic, [
+    { revisionName: `${SERVICE}-model-v${champion}`, percent: 100 },
+  ]);
+});
