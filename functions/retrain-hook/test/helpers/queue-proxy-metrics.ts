@@ -34,9 +34,9 @@ export async function startQueueProxyMetrics(namespace: string) {
       const labels = `namespace_name="${namespace}",revision_name="${revision}"`;
       lines.push(`revision_app_request_count{${labels},response_code_class="2xx"} ${c.ok}`);
       lines.push(`revision_app_request_count{${labels},response_code_class="5xx"} ${c.errors}`);
-      BUCKETS.forEach((le, i) =>
-        lines.push(`revision_app_request_latencies_bucket{${labels},le="${le}"} ${c.buckets[i]}`),
-      );
+      for (const [i, le] of BUCKETS.entries()) {
+        lines.push(`revision_app_request_latencies_bucket{${labels},le="${le}"} ${c.buckets[i]}`);
+      }
       lines.push(`revision_app_request_latencies_bucket{${labels},le="+Inf"} ${c.ok + c.errors}`);
       lines.push(`revision_app_request_latencies_sum{${labels}} ${c.sum}`);
       lines.push(`revision_app_request_latencies_count{${labels}} ${c.ok + c.errors}`);
