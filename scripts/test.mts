@@ -36,7 +36,8 @@ function countAva(output: string): { passed: number; failed: number } {
 }
 
 function countPytest(output: string): { passed: number; failed: number } {
-  const summary = output.match(/=+ (.*) in [\d.]+s.*=+\s*$/m)?.[1] ?? '';
+  // With -q pytest prints a bare "46 passed, 1 failed in 38.5s"; without it the line is wrapped in "=".
+  const summary = [...output.matchAll(/^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s/gm)].at(-1)?.[1] ?? '';
   const pick = (word: string) => Number(summary.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0);
   return { passed: pick('passed'), failed: pick('failed') + pick('error') };
 }
