@@ -1,6 +1,7 @@
 // The scoring core shared by every interface: loads the configured model (retrying transient failures,
 // never falling back to another model), compiles the card's validators, encodes rows and turns
 // probabilities into decisions.
+import type { Worker } from 'node:worker_threads';
 import type { ScorerConfig } from './config.ts';
 import { InferencePool, QueueFullError } from './inference/pool.ts';
 import type { ScorerMetrics } from './metrics.ts';
@@ -44,8 +45,10 @@ export class Scorer {
     readonly config: ScorerConfig,
     private readonly metrics: ScorerMetrics,
     private readonly log: (message: string) => void = () => undefined,
+    prespawned: Worker[] = [],
   ) {
     this.pool = new InferencePool({
+      prespawned,
       workers: config.inferenceWorkers,
       maxBatchSize: config.maxBatchSize,
       maxBatchWaitUs: config.maxBatchWaitUs,

@@ -18,6 +18,8 @@ export interface PoolOptions {
   maxBatchSize: number;
   maxBatchWaitUs: number;
   maxQueue: number;
+  /** Workers already started by prespawnWorkers(), used before spawning new ones. */
+  prespawned?: Worker[];
   /** Called after each batched run, for metrics. */
   onBatch?: (rows: number, seconds: number) => void;
   onQueueDepth?: (rows: number) => void;
@@ -41,6 +43,14 @@ interface Slot {
 // neither the tsx CLI nor `--import=tsx` carries them into workers.
 const here = fileURLToPath(import.meta.url);
 const workerFile = path.join(path.dirname(here), `worker${path.extname(here)}`);
+
+/**
+ * Starts worker threads before anything else is imported: each begins loading onnxruntime at once, in
+ * parallel with the main thread loading fastify, which shortens the cold start. The pool adopts them.
+ */
+export function prespawnWorkers(count: number): Worker[] {
+  return Array.from({ length: count }, newWorker);
+}
 
 function newWorker(): Worker {
   if (!workerFile.endsWith('.ts')) return new Worker(workerFile);
@@ -73,7 +83,7 @@ export class InferencePool {
 
   private spawn(): Promise<void> {
     const load = this.load as LoadMessage;
-    const worker = newWorker();
+    const worker = this.options.prespawned?.shift() ?? newWorker();
     const slot: Slot = { worker, busy: true };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {

@@ -1,0 +1,59 @@
+// The server proper (started by index.ts): listen so probes answer while the model loads; on SIGTERM stop
+// taking requests, drain in-flight ones and pending decisions, then exit.
+import type { Worker } from 'node:worker_threads';
+import { buildApp } from './app.ts';
+import type { ScorerConfig } from './config.ts';
+import { ScorerMetrics } from './metrics.ts';
+import { Scorer } from './scorer.ts';
+import { DecisionSink } from './sink.ts';
+
+export async function serve(config: ScorerConfig, prespawned: Worker[]): Promise<void> {
+  const metrics = new ScorerMetrics();
+  const log = (message: string) =>
+    console.log(JSON.stringify({ time: new Date().toISOString(), msg: message }));
+  const scorer = new Scorer(config, metrics, log, prespawned);
+  // Load (download, verify, warm up) while the server starts listening.
+  const loading = scorer.load();
+  const sink = config.decisionSinkUrl
+    ? new DecisionSink({
+        url: config.decisionSinkUrl,
+        maxBuffer: config.sinkMaxBuffer,
+        maxRetries: config.sinkMaxRetries,
+        metrics,
+        log,
+      })
+    : undefined;
+  const app = buildApp({ config, scorer, metrics, sink, logger: true });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: draining in-flight requests (grace ${config.shutdownGraceMs} ms)`);
+    scorer.draining = true;
+    scorer.reason = 'shutting down';
+    const force = setTimeout(() => {
+      log('grace period over, exiting with requests still open');
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    force.unref();
+    const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
+    await app.close();
+    clearInterval(closeIdle);
+    await sink?.drain(Math.max(0, config.shutdownGraceMs - 500));
+    await scorer.close();
+    // stdout to a pipe is asynchronous: exit only once the last line is out.
+    process.stdout.write(
+      `${JSON.stringify({ time: new Date().toISOString(), msg: 'stopped cleanly' })}\n`,
+      () => process.exit(0),
+    );
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log(`listening on http://${config.host}:${port}`);
+  await loading;
+}
