@@ -1,7 +1,7 @@
 """A stock KServe v2 client (tritonclient[http]) against the scorer: health, metadata, and inference with
 binary tensors (tritonclient's default) and with JSON tensors. Exits non-zero on any mismatch.
 
-    python kserve_client_check.py http://127.0.0.1:8080 fraud-detector
+    python test/python/kserve_client_check.py http://127.0.0.1:8080 fraud-detector
 """
 
 import sys
