@@ -217,7 +217,12 @@ record(
   }),
 );
 const batch100 = JSON.stringify(rows.slice(0, 100));
-record('scorer POST /score (100 tx array)', await load(scorer, { path: '/score', body: batch100 }), 100);
+// 16 connections × 100 rows stay under MAX_QUEUE (4096 rows): this run measures throughput, not backpressure.
+record(
+  'scorer POST /score (100 tx, 16c)',
+  await load(scorer, { path: '/score', body: batch100 }, { connections: 16 }),
+  100,
+);
 const half = await load(
   scorer,
   { path: '/score', body: one },
@@ -294,13 +299,26 @@ async function poolRowsPerSecond(
 const poolOne = await poolRowsPerSecond(1);
 const poolBatched = await poolRowsPerSecond(256);
 
+// The ceiling again at the end: on a shared machine the load drifts; the ratio uses the mean of both.
+const helloAgain = await startServer(
+  'fastify-hello',
+  process.execPath,
+  ['bench/servers/fastify-hello.mjs'],
+  {},
+  '/health',
+);
+record('fastify hello-world (again, at end)', await load(helloAgain, { path: '/', body: one }));
+await stop(helloAgain);
+
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-const h = results['fastify hello-world (ceiling)'] as Load;
+const firstHello = results['fastify hello-world (ceiling)'] as Load;
+const lastHello = results['fastify hello-world (again, at end)'] as Load;
+const h = { rps: (firstHello.rps + lastHello.rps) / 2 };
 const f = results['faas-js-runtime 4 + ONNX'] as Load;
 const p = results['FastAPI + scikit-learn (uvicorn, 1w)'] as Load;
 console.log(`
 ratios (scorer POST /score, 1 tx, ${connections} connections):
-  vs fastify hello-world     ${ratio(single.rps, h.rps)}   (target ≥ 0.75×)
+  vs fastify hello-world     ${ratio(single.rps, h.rps)}   (mean of the two hello-world runs; target ≥ 0.75×)
   vs faas-js-runtime + ONNX  ${ratio(single.rps, f.rps)}   (target ≥ 2×)
   vs FastAPI + sklearn       ${ratio(single.rps, p.rps)}   (target ≥ 10×)
 p99 at half peak rate        ${half.p99} ms   (target < 5 ms)
