@@ -13,11 +13,7 @@ export interface TransactionLike {
   card_id: string;
 }
 
-export function transactionEvent(
-  tx: TransactionLike,
-  source: string,
-  time = new Date(),
-): CloudEvent<unknown> {
+export function transactionEvent(tx: T, source: string, time = new Date()): CloudEvent<unknown> {
   return new CloudEvent<unknown>(
     {
       specversion: '1.0',
@@ -34,8 +30,8 @@ export function transactionEvent(
   );
 }
 
-export function transactionMessage(
-  tx: TransactionLike,
+export function transactionMessage<T extends TransactionLike>(
+  tx: T,
   options: { source: string; mode?: ContentMode; time?: Date },
 ): Message {
   const event = transactionEvent(tx, options.source, options.time);
