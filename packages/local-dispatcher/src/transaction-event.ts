@@ -13,7 +13,11 @@ export interface TransactionLike {
   card_id: string;
 }
 
-export function transactionEvent(tx: TransactionLike, source: string, time = new Date()): CloudEvent<unknown> {
+export function transactionEvent(
+  tx: TransactionLike,
+  source: string,
+  time = new Date(),
+): CloudEvent<unknown> {
   return new CloudEvent<unknown>(
     {
       specversion: '1.0',
