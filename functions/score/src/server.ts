@@ -9,8 +9,15 @@ import { DecisionSink } from './sink.ts';
 
 export async function serve(config: ScorerConfig, prespawned: Worker[]): Promise<void> {
   const metrics = new ScorerMetrics();
+  // uptime_ms = since process start: how long the cold start took when a line says listening/serving.
   const log = (message: string) =>
-    console.log(JSON.stringify({ time: new Date().toISOString(), msg: message }));
+    console.log(
+      JSON.stringify({
+        time: new Date().toISOString(),
+        uptime_ms: Math.round(performance.now()),
+        msg: message,
+      }),
+    );
   const scorer = new Scorer(config, metrics, log, prespawned);
   // Load (download, verify, warm up) while the server starts listening.
   const loading = scorer.load();
