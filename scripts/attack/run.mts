@@ -1,0 +1,208 @@
+// The attack loop: every tick the pacer says how many events are due; they go out in batches while the
+// target has room (concurrency), the rest waits as backlog. Once a second a sample goes to the timeline.
+import type { AttackOptions } from './args.mts';
+import { Pacer } from './pacer.mts';
+import type { Payload } from './payload.mts';
+import type { Shape } from './shapes.mts';
+import type { Target } from './targets.mts';
+
+export interface Sample {
+  t: number;
+  targetRate: number;
+  sentRate: number;
+  ackedRate: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  lag: number | null;
+  decisions: number | null;
+  backlog: number;
+}
+
+export interface RunResult {
+  samples: Sample[];
+  sent: number;
+  acked: number;
+  errors: number;
+  seconds: number;
+  stopReason: string;
+  alertAfterSeconds?: number;
+  lastError?: string;
+}
+
+export interface Observers {
+  lag?: () => Promise<number | undefined>;
+  decisions?: () => Promise<number | undefined>;
+  alert?: () => Promise<boolean>;
+  onSample?: (sample: Sample) => void;
+  /** Ends the run early (SIGINT). */
+  aborted?: () => boolean;
+}
+
+export class LatencyWindow {
+  private values: number[] = [];
+  add(ms: number): void {
+    if (this.values.length < 100_000) this.values.push(ms);
+  }
+  takePercentiles(): { p50: number | null; p99: number | null } {
+    const v = this.values.sort((a, b) => a - b);
+    this.values = [];
+    if (v.length === 0) return { p50: null, p99: null };
+    const at = (q: number) => v[Math.min(v.length - 1, Math.floor(q * v.length))] as number;
+    return { p50: at(0.5), p99: at(0.99) };
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runAttack(
+  options: Pick<AttackOptions, 'rate' | 'count' | 'durationSeconds' | 'concurrency'>,
+  shape: Shape,
+  targets: Target[],
+  payload: Payload,
+  latency: LatencyWindow,
+  observers: Observers = {},
+): Promise<RunResult> {
+  const max = options.rate === 'max';
+  const durationSeconds =
+    options.durationSeconds ?? (options.count === undefined ? shape.lengthSeconds : undefined);
+  const pacer = new Pacer({
+    rate: max ? () => 0 : shape.rate,
+    count: options.count,
+    durationSeconds,
+  });
+  const start = performance.now();
+  const now = () => (performance.now() - start) / 1000;
+  const samples: Sample[] = [];
+  let backlog = 0;
+  let issuedMax = 0;
+  let stopReason = options.count !== undefined ? 'count reached' : 'duration over';
+  let alertAfterSeconds: number | undefined;
+  let nextTarget = 0;
+  const totals = () =>
+    targets.reduce(
+      (s, t) => ({
+        sent: s.sent + t.stats.sent,
+        acked: s.acked + t.stats.acked,
+        errors: s.errors + t.stats.errors,
+      }),
+      { sent: 0, acked: 0, errors: 0 },
+    );
+  let last = { t: 0, sent: 0, acked: 0 };
+  let sampling = false;
+  const takeSample = async () => {
+    if (sampling) return;
+    sampling = true;
+    try {
+      const t = now();
+      const tot = totals();
+      const { p50, p99 } = latency.takePercentiles();
+      const [lag, decisions] = await Promise.all([
+        observers.lag?.().catch(() => undefined),
+        observers.decisions?.().catch(() => undefined),
+      ]);
+      const dt = Math.max(1e-3, t - last.t);
+      const sample: Sample = {
+        t: Number(t.toFixed(3)),
+        targetRate: max ? Number.NaN : shape.rate(t),
+        sentRate: (tot.sent - last.sent) / dt,
+        ackedRate: (tot.acked - last.acked) / dt,
+        ...tot,
+        p50Ms: p50,
+        p99Ms: p99,
+        lag: lag ?? null,
+        decisions: decisions ?? null,
+        backlog,
+      };
+      last = { t, sent: tot.sent, acked: tot.acked };
+      samples.push(sample);
+      observers.onSample?.(sample);
+    } finally {
+      sampling = false;
+    }
+  };
+  const sampler = setInterval(() => void takeSample(), 1000);
+  let alertBusy = false;
+  let alertSeen = false;
+  const alertPoll = observers.alert
+    ? setInterval(() => {
+        if (alertBusy) return;
+        alertBusy = true;
+        observers
+          .alert?.()
+          .then((firing) => {
+            if (firing && !alertSeen) {
+              alertSeen = true;
+              alertAfterSeconds = now();
+            }
+          })
+          .catch(() => {})
+          .finally(() => {
+            alertBusy = false;
+          });
+      }, 2000)
+    : undefined;
+
+  const room = () => targets.some((t) => t.inFlight < options.concurrency);
+  const sendSome = () => {
+    while (backlog > 0 && room()) {
+      const target = targets[nextTarget % targets.length] as Target;
+      nextTarget++;
+      if (target.inFlight >= options.concurrency) continue;
+      const n = Math.min(backlog, target.batchSize);
+      const events = Array.from({ length: n }, () => payload.next().tx);
+      backlog -= n;
+      target.send(events);
+    }
+  };
+  try {
+    for (;;) {
+      const t = now();
+      if (alertSeen) {
+        stopReason = 'alert firing';
+        break;
+      }
+      if (observers.aborted?.()) {
+        stopReason = 'interrupted';
+        break;
+      }
+      if (max) {
+        if (issuedMax >= (options.count as number) && backlog === 0) break;
+        const want = Math.min(
+          (options.count as number) - issuedMax,
+          targets.length * options.concurrency * 500,
+        );
+        const add = Math.max(0, want - backlog);
+        backlog += add;
+        issuedMax += add;
+      } else {
+        if (pacer.done(t) && backlog === 0) break;
+        backlog += pacer.due(t);
+      }
+      sendSome();
+      // Short ticks keep batches small and the rate smooth; a busy target gets a little more time.
+      await sleep(room() ? 2 : 1);
+      if (durationSeconds !== undefined && t > durationSeconds + 5) {
+        stopReason = 'duration over (backlog dropped)';
+        break;
+      }
+    }
+    await Promise.all(targets.map((t) => t.drain()));
+  } finally {
+    clearInterval(sampler);
+    if (alertPoll) clearInterval(alertPoll);
+  }
+  const seconds = now();
+  await takeSample();
+  const tot = totals();
+  return {
+    samples,
+    ...tot,
+    seconds,
+    stopReason,
+    alertAfterSeconds,
+    lastError: targets.map((t) => t.stats.lastError).find(Boolean),
+  };
+}

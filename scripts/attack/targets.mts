@@ -1,0 +1,165 @@
+// Where events go: Kafka (CloudEvents on the transactions topic, many messages per produce call since
+// kafkajs has no linger) or HTTP straight at the scorer (one binary-mode CloudEvent per POST).
+import http from 'node:http';
+import { toHttpBinary } from '@fraud/local-dispatcher/http-binary';
+import { transactionEvent, transactionMessage } from '@fraud/local-dispatcher/transaction-event';
+import type { Transaction } from '@fraud/transactions';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+
+export const SOURCE = '/attack-generator';
+
+export interface TargetStats {
+  sent: number;
+  acked: number;
+  errors: number;
+  lastError?: string;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly stats: TargetStats;
+  /** Calls (produce requests or HTTP requests) in flight. */
+  readonly inFlight: number;
+  /** Most events one call may carry. */
+  readonly batchSize: number;
+  connect(): Promise<void>;
+  /** Starts sending these events; latency (ms) of each acknowledged call goes to onLatency. */
+  send(events: Transaction[]): void;
+  /** Waits until nothing is in flight. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+abstract class Base {
+  readonly stats: TargetStats = { sent: 0, acked: 0, errors: 0 };
+  inFlight = 0;
+  private idle: (() => void)[] = [];
+
+  constructor(protected readonly onLatency: (ms: number, events: number) => void) {}
+
+  protected track(events: number, work: Promise<void>): void {
+    this.inFlight++;
+    this.stats.sent += events;
+    const started = performance.now();
+    work
+      .then(() => {
+        this.stats.acked += events;
+        this.onLatency(performance.now() - started, events);
+      })
+      .catch((err: Error) => {
+        this.stats.errors += events;
+        this.stats.lastError = err.message;
+      })
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const w of this.idle.splice(0)) w();
+      });
+  }
+
+  drain(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((r) => this.idle.push(r));
+  }
+}
+
+export class KafkaTarget extends Base implements Target {
+  readonly name = 'kafka';
+  private readonly producer: Producer;
+
+  constructor(
+    private readonly options: {
+      bootstrap: string;
+      topic: string;
+      mode: 'binary' | 'structured';
+      batchSize: number;
+    },
+    onLatency: (ms: number, events: number) => void,
+  ) {
+    super(onLatency);
+    const kafka = new Kafka({
+      clientId: 'attack-generator',
+      brokers: [options.bootstrap],
+      logLevel: logLevel.NOTHING,
+    });
+    this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 64 });
+  }
+
+  get batchSize(): number {
+    return this.options.batchSize;
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.producer.connect();
+    } catch (err) {
+      throw new Error(`cannot reach Kafka at ${this.options.bootstrap}: ${(err as Error).message}`);
+    }
+  }
+
+  send(events: Transaction[]): void {
+    const time = new Date();
+    const messages = events.map((tx) =>
+      transactionMessage(tx, { source: SOURCE, mode: this.options.mode, time }),
+    );
+    this.track(
+      events.length,
+      this.producer.send({ topic: this.options.topic, acks: -1, messages }).then(() => undefined),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+export class HttpTarget extends Base implements Target {
+  readonly name = 'http';
+  readonly batchSize = 1;
+  private readonly agent: http.Agent;
+  private readonly url: URL;
+
+  constructor(url: string, concurrency: number, onLatency: (ms: number, events: number) => void) {
+    super(onLatency);
+    this.url = new URL(url);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  }
+
+  async connect(): Promise<void> {
+    const ready = await fetch(new URL('/health/readiness', this.url)).catch((err: Error) => err);
+    if (ready instanceof Error)
+      throw new Error(`cannot reach the scorer at ${this.url.href}: ${ready.message}`);
+  }
+
+  send(events: Transaction[]): void {
+    for (const tx of events) {
+      const message = toHttpBinary(transactionEvent(tx, SOURCE));
+      this.track(1, this.post(message.headers, message.body));
+    }
+  }
+
+  private post(headers: Record<string, string>, body: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...headers, 'content-length': String(body.length) },
+          timeout: 30_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode && res.statusCode < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout after 30 s')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
