@@ -107,9 +107,13 @@ class MlflowClient {
     ).json()) as {
       model_version?: { version?: string };
     };
-    const version = json.model_version?.version;
-    if (!version) throw new Error(`MLflow alias ${name}@${alias} has no version`);
-    return String(version);
+    const version = String(json.model_version?.version ?? '');
+    // The version becomes a cache path component: only plain version numbers are accepted.
+    if (!/^[1-9][0-9]{0,9}$/.test(version))
+      throw new Error(
+        `MLflow alias ${name}@${alias} points to ${JSON.stringify(version)}, not a version number`,
+      );
+    return version;
   }
 
   async checkVersion(name: string, version: string): Promise<void> {
