@@ -4,7 +4,8 @@ import type { CloudEvent } from 'cloudevents';
 
 /** Header values are percent-encoded outside printable ASCII, as the CloudEvents HTTP binding asks. */
 export function encodeHeaderValue(value: string): string {
-  return value.replace(/[^\x21-\x24\x26-\x7e ]|[ "%]/g, (ch) =>
+  // Per code point (u flag): a surrogate pair must be encoded as one UTF-8 sequence.
+  return value.replace(/[^\x21-\x24\x26-\x7e ]|[ "%]/gu, (ch) =>
     [...Buffer.from(ch, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
   );
 }

@@ -34,7 +34,8 @@ export function transactionEvent(
   );
 }
 
-export function transactionMessage<T extends TransactionLike>(
+/** The reference encoding, through the cloudevents SDK's Kafka binding (about 20x slower than the fast path). */
+export function transactionMessageViaSdk<T extends TransactionLike>(
   tx: T,
   options: { source: string; mode?: ContentMode; time?: Date },
 ): Message {
@@ -52,4 +53,49 @@ export function transactionMessage<T extends TransactionLike>(
   for (const [name, value] of Object.entries(m.headers)) if (value != null) headers[name] = String(value);
   // Kafka.binary leaves object data as is; the record value must be the JSON text.
   return { key: tx.card_id, value: JSON.stringify(tx), headers };
+}
+
+/**
+ * The same record as transactionMessageViaSdk (a test holds them equal), built directly: the attack
+ * generator's hot path, where the SDK's per-event validation would cap the send rate.
+ */
+export function transactionMessage<T extends TransactionLike>(
+  tx: T,
+  options: { source: string; mode?: ContentMode; time?: Date | string },
+): Message {
+  // A caller sending a batch passes one ISO string for all of it.
+  const time = typeof options.time === 'string' ? options.time : (options.time ?? new Date()).toISOString();
+  if (options.mode === 'structured') {
+    const value = JSON.stringify({
+      id: tx.transaction_id,
+      time,
+      type: TRANSACTION_TYPE,
+      source: options.source,
+      specversion: '1.0',
+      datacontenttype: 'application/json',
+      subject: tx.card_id,
+      data: tx,
+      partitionkey: tx.card_id,
+    });
+    return {
+      key: tx.card_id,
+      value,
+      headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' },
+    };
+  }
+  return {
+    key: tx.card_id,
+    value: JSON.stringify(tx),
+    headers: {
+      'content-type': 'application/json',
+      ce_id: tx.transaction_id,
+      ce_time: time,
+      ce_type: TRANSACTION_TYPE,
+      ce_source: options.source,
+      ce_specversion: '1.0',
+      ce_datacontenttype: 'application/json',
+      ce_subject: tx.card_id,
+      ce_partitionkey: tx.card_id,
+    },
+  };
 }
