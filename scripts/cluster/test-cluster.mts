@@ -408,11 +408,45 @@ try {
             '-o',
             'jsonpath={.spec.template.spec}',
           ]),
-        );
+        ) as { volumes?: unknown[] };
+        // The StatefulSet controller adds a volume per claim template; do the same.
+        const claims = (
+          await kubectl.run([
+            'get',
+            kind as string,
+            name as string,
+            '-n',
+            'mlflow',
+            '-o',
+            'jsonpath={.spec.volumeClaimTemplates[*].metadata.name}',
+          ])
+        )
+          .split(' ')
+          .filter(Boolean);
+        spec.volumes = [
+          ...(spec.volumes ?? []),
+          ...claims.map((claim) => ({
+            name: claim,
+            persistentVolumeClaim: { claimName: `${claim}-${name}-0` },
+          })),
+        ];
         await kubectl.apply(podFrom(name as string, 'mlflow', spec), { dryRun: true });
         checked.push(`mlflow/${name}`);
       }
-      return checked.join(', ');
+      // And the check can fail: a Pod without the hardening is refused in the same namespace.
+      const plain = podFrom('plain', 'fraud', {
+        serviceAccountName: 'score',
+        containers: [{ name: 'c', image: 'registry.example.com/x:1' }],
+      });
+      const refusal = await kubectl.apply(plain, { dryRun: true }).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+      expect(
+        /violates PodSecurity "restricted/.test(refusal),
+        `an unhardened Pod was not refused: ${refusal || 'accepted'}`,
+      );
+      return `${checked.join(', ')}; an unhardened Pod is refused`;
     },
   );
 
