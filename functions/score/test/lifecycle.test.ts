@@ -92,7 +92,8 @@ function post(agent: http.Agent, url: string, body: string): Promise<{ status: n
 }
 
 test('SIGTERM: readiness drops, in-flight requests finish with 200, then the process exits 0', async (t) => {
-  const s = await spawnScorer({ MAX_QUEUE: '100000' });
+  // A long grace period: on a loaded CI machine scoring 30 000 rows can take a while; the test is about draining.
+  const s = await spawnScorer({ MAX_QUEUE: '100000', SHUTDOWN_GRACE_MS: '120000' });
   const n = 30;
   const agent = new http.Agent({ keepAlive: true, maxSockets: n });
   // Open (and have the server accept) every connection first, so each POST below is surely in flight.

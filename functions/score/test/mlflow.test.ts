@@ -52,7 +52,7 @@ test.serial(
         'model-card.json': cardBytes,
       });
       await setAlias(mlflow.url, 'fraud-detector', 'champion', version);
-      t.true(await until(() => s.scorer.isReady(), 30_000), s.scorer.reason);
+      t.true(await until(() => s.scorer.isReady(), 90_000), s.scorer.reason);
       const meta = (await s.app.inject(`/v2/models/${card.name}`)).json();
       t.deepEqual(meta.versions, [version]);
       const ready = (await s.app.inject('/health/readiness')).json();

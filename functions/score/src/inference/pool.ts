@@ -49,8 +49,16 @@ const workerFile = path.join(path.dirname(here), `worker${path.extname(here)}`);
  * parallel with the main thread loading fastify, which shortens the cold start. The pool adopts them.
  */
 export function prespawnWorkers(count: number): Worker[] {
-  return Array.from({ length: count }, newWorker);
+  return Array.from({ length: count }, () => {
+    const worker = newWorker();
+    // Until the pool adopts it: a worker that dies early (e.g. onnxruntime failed to load) is replaced.
+    worker.on('error', () => deadWorkers.add(worker));
+    worker.once('exit', () => deadWorkers.add(worker));
+    return worker;
+  });
 }
+
+const deadWorkers = new WeakSet<Worker>();
 
 function newWorker(): Worker {
   if (!workerFile.endsWith('.ts')) return new Worker(workerFile);
@@ -83,7 +91,8 @@ export class InferencePool {
 
   private spawn(): Promise<void> {
     const load = this.load as LoadMessage;
-    const worker = this.options.prespawned?.shift() ?? newWorker();
+    let worker = this.options.prespawned?.shift();
+    if (!worker || deadWorkers.has(worker)) worker = newWorker();
     const slot: Slot = { worker, busy: true };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {
@@ -233,6 +242,7 @@ export class InferencePool {
     for (const p of this.queue) p.reject(new Error('inference pool closed'));
     this.queue = [];
     this.queuedRows = 0;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    const unused = this.options.prespawned?.splice(0) ?? [];
+    await Promise.all([...this.slots.map((s) => s.worker), ...unused].map((w) => w.terminate()));
   }
 }
