@@ -37,6 +37,8 @@ export function objectsOf(yaml: string, source: string): ObjectRef[] {
   return refs;
 }
 
+const q = (value: string | undefined) => JSON.stringify(value ?? '');
+
 /** `kubectl kustomize` of a folder of this repository, optionally with image overrides. */
 export async function renderKustomization(
   kubectl: Kubectl,
@@ -50,10 +52,11 @@ export async function renderKustomization(
   try {
     const entries = Object.entries(images).map(([name, reference]) => {
       const digest = reference.match(/^(.+)@(sha256:[0-9a-f]{64})$/);
-      if (digest) return `  - name: ${name}\n    newName: ${digest[1]}\n    digest: ${digest[2]}`;
+      // JSON strings are YAML strings: a tag such as 1 or 1.10 must not turn into a number.
+      if (digest) return `  - name: ${q(name)}\n    newName: ${q(digest[1])}\n    digest: ${q(digest[2])}`;
       const tag = reference.match(/^(.+):([\w][\w.-]{0,127})$/);
       if (tag && !tag[1]?.endsWith('/') && !tag[2]?.includes('/'))
-        return `  - name: ${name}\n    newName: ${tag[1]}\n    newTag: ${tag[2]}`;
+        return `  - name: ${q(name)}\n    newName: ${q(tag[1])}\n    newTag: ${q(tag[2])}`;
       throw new Error(
         `image reference "${reference}" needs a tag or a digest (registry/name:tag or registry/name@sha256:...)`,
       );

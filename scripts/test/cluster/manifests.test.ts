@@ -55,3 +55,21 @@ test('an image reference without a tag or digest is refused before anything runs
     { numRuns: 50 },
   );
 });
+
+test('any well-formed tag renders as given, numeric-looking ones included', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.constantFrom('1', '1.10', '0.1', '2024', 'latest'),
+        fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/),
+      ),
+      async (tag) => {
+        const yaml = await renderKustomization(kubectl, 'knative/overlays/requests', {
+          'registry.invalid/fraud/score': `registry.example.com/fraud/score:${tag}`,
+        });
+        t.true(yaml.includes(`image: registry.example.com/fraud/score:${tag}`), tag);
+      },
+    ),
+    { numRuns: 15 },
+  );
+});
