@@ -90,13 +90,15 @@ export class KafkaTarget extends Base implements Target {
   async connect(): Promise<void> {
     try {
       await this.producer.connect();
+      // The first send fetches metadata and opens connections; do it before the clock starts.
+      await this.producer.send({ topic: this.options.topic, messages: [] });
     } catch (err) {
       throw new Error(`cannot reach Kafka at ${this.options.bootstrap}: ${(err as Error).message}`);
     }
   }
 
   send(events: Transaction[]): void {
-    const time = new Date();
+    const time = new Date().toISOString();
     const messages = events.map((tx) =>
       transactionMessage(tx, { source: SOURCE, mode: this.options.mode, time }),
     );

@@ -1,0 +1,194 @@
+// Benchmarks of the Kafka side, all in one run against one broker (loopback, bounded):
+//  1. the attack generator's top rate vs Kafka's own Java ProducerPerformance, same record size, same acks;
+//  2. the attack generator's rate accuracy at 100 .. 20,000 ev/s;
+//  3. end-to-end throughput of the local path: produce -> dispatcher -> scorer -> bridge -> decisions.
+// Usage: npm run bench --workspace packages/local-dispatcher [-- --quick]
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startKafka } from '@fraud/testkit/kafka';
+import { repoRoot } from '@fraud/testkit/paths';
+import { TransactionSource, withoutLabels } from '@fraud/transactions';
+import { startBridge } from '../src/bridge.ts';
+import { transactionMessage } from '../src/transaction-event.ts';
+import { dispatcherProcess, scorerProcess } from '../test/helpers/path.ts';
+
+const quick = process.argv.includes('--quick');
+const reportDir = mkdtempSync(path.join(os.tmpdir(), 'fraud-bench-'));
+
+function run(
+  command: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Summary {
+  seconds: number;
+  sent: number;
+  acknowledged: number;
+  errors: number;
+  achievedRate: number;
+  decisionsSeen: number | null;
+}
+
+async function attack(args: string[]): Promise<Summary> {
+  const r = await run(process.execPath, [
+    '--import',
+    'tsx',
+    'scripts/attack/cli.mts',
+    '--quiet',
+    '--report-dir',
+    reportDir,
+    ...args,
+  ]);
+  if (r.code !== 0) throw new Error(`attack ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout) as Summary;
+}
+
+const kafka = await startKafka({ partitions: 6 });
+console.log(
+  `broker ${kafka.install.version} on ${kafka.bootstrap} (startup ${kafka.startupMs} ms); machine load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+try {
+  // 1. Top rate, same record size: the generator's average record (key + value + headers) is the Java tool's size.
+  const count = quick ? 50_000 : 200_000;
+  await kafka.createTopics([{ topic: 'bench-attack' }, { topic: 'bench-java' }, { topic: 'decisions' }]);
+  const sample = new TransactionSource({ seed: 42 });
+  let bytes = 0;
+  for (let i = 0; i < 1000; i++) {
+    const m = transactionMessage(withoutLabels(sample.next()), { source: '/attack-generator' });
+    bytes += String(m.key).length + String(m.value).length;
+    for (const [k, v] of Object.entries(m.headers ?? {})) bytes += k.length + String(v).length;
+  }
+  const recordSize = Math.round(bytes / 1000);
+  const ours = await attack([
+    '--bootstrap',
+    kafka.bootstrap,
+    '--topic',
+    'bench-attack',
+    '--rate',
+    'max',
+    '--count',
+    String(count),
+  ]);
+  const java = await run('java', [
+    '-Xms256m',
+    '-Xmx512m',
+    `-Dlog4j2.configurationFile=${kafka.install.log4jConfig}`,
+    '-cp',
+    kafka.install.classpath,
+    'org.apache.kafka.tools.ProducerPerformance',
+    '--topic',
+    'bench-java',
+    '--num-records',
+    String(count),
+    '--record-size',
+    String(recordSize),
+    '--throughput',
+    '-1',
+    '--producer-props',
+    `bootstrap.servers=${kafka.bootstrap}`,
+    'acks=all',
+  ]);
+  const javaRate = Number(java.stdout.match(/(\d+) records sent, ([\d.]+) records\/sec/)?.[2]);
+  if (!Number.isFinite(javaRate))
+    throw new Error(
+      `ProducerPerformance printed no summary:\n${java.stdout.slice(-1500)}${java.stderr.slice(-1500)}`,
+    );
+  console.log(`\n1. top rate, ${count} records of ~${recordSize} B, acks=all, 6 partitions`);
+  console.log(`   attack generator    ${ours.achievedRate.toFixed(0)} ev/s (${ours.errors} errors)`);
+  console.log(`   ProducerPerformance ${javaRate.toFixed(0)} ev/s`);
+  console.log(`   ratio ${(ours.achievedRate / javaRate).toFixed(2)} (target >= 0.80)`);
+
+  // 2. Rate accuracy: sent events / (rate * duration) over a bounded run per rate.
+  console.log('\n2. rate accuracy (steady shape)');
+  const seconds = quick ? 3 : 6;
+  for (const rate of [100, 1000, 5000, 20_000]) {
+    const s = await attack([
+      '--bootstrap',
+      kafka.bootstrap,
+      '--topic',
+      'bench-attack',
+      '--rate',
+      String(rate),
+      '--duration',
+      String(seconds),
+    ]);
+    const achieved = s.acknowledged / s.seconds;
+    console.log(
+      `   target ${String(rate).padStart(6)} ev/s  achieved ${achieved.toFixed(0).padStart(6)} ev/s  sent ${s.sent}/${rate * seconds}  error ${(((achieved - rate) / rate) * 100).toFixed(1)}%  run ${s.seconds.toFixed(2)} s`,
+    );
+  }
+
+  // 3. End to end through the real scorer (one instance, one inference worker) and the dispatcher.
+  const e2eCount = quick ? 3000 : 10_000;
+  await kafka.createTopics([
+    { topic: 'e2e-transactions' },
+    { topic: 'e2e-decisions' },
+    { topic: 'e2e-dlq', partitions: 1 },
+  ]);
+  const logDir = mkdtempSync(path.join(os.tmpdir(), 'fraud-bench-logs-'));
+  const bridge = await startBridge({ bootstrap: kafka.bootstrap, topic: 'e2e-decisions' });
+  const scorer = await scorerProcess({ logDir, sinkUrl: bridge.url });
+  console.log(`\n3. end to end: ${e2eCount} events, 6 partitions, 1 scorer (1 worker), dispatcher`);
+  for (const ordering of ['ordered', 'unordered']) {
+    const group = `e2e-${ordering}`;
+    const dispatcher = await dispatcherProcess({
+      logDir,
+      env: {
+        KAFKA_BOOTSTRAP: kafka.bootstrap,
+        TOPICS: 'e2e-transactions',
+        DEAD_LETTER_TOPIC: 'e2e-dlq',
+        GROUP_ID: group,
+        SINK_URL: scorer.url,
+        ORDERING: ordering,
+        INITIAL_OFFSET: 'latest',
+        MAX_IN_FLIGHT_PER_PARTITION: '16',
+      },
+    });
+    const before = bridge.produced();
+    const started = performance.now();
+    await attack([
+      '--bootstrap',
+      kafka.bootstrap,
+      '--topic',
+      'e2e-transactions',
+      '--decisions-topic',
+      'e2e-decisions',
+      '--group',
+      group,
+      '--rate',
+      'max',
+      '--count',
+      String(e2eCount),
+    ]);
+    while (bridge.produced() - before < e2eCount && performance.now() - started < 300_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const secs = (performance.now() - started) / 1000;
+    console.log(
+      `   ${ordering.padEnd(9)} ${bridge.produced() - before} decisions in ${secs.toFixed(1)} s = ${((bridge.produced() - before) / secs).toFixed(0)} ev/s`,
+    );
+    await dispatcher.stop();
+  }
+  await scorer.stop();
+  await bridge.close();
+} finally {
+  await kafka.stop();
+}
