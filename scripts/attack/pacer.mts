@@ -45,7 +45,7 @@ export class Pacer {
     }
     const cap = this.options.rate(end) * (this.options.maxBacklogSeconds ?? 2) + 1;
     if (this.owed > cap) this.owed = cap;
-    let n = Math.floor(this.owed);
+    let n = Math.floor(this.owed + 1e-6); // float sums of many small steps land just under whole numbers
     if (this.options.count !== undefined) n = Math.min(n, this.options.count - this.issued);
     n = Math.max(0, n);
     this.owed -= n;
