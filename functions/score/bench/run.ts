@@ -71,6 +71,18 @@ interface Load {
   non2xx: number;
   errors: number;
   rssMb: number;
+  /** Server CPU time (all its threads) per 1000 requests: far steadier than req/s on a shared machine. */
+  cpuMsPer1k: number;
+}
+
+/** utime + stime of a process (all threads), in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function rssMb(pid: number | undefined): number {
@@ -100,7 +112,9 @@ async function load(
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssMb(server.proc.child.pid));
   }, 100);
+  const cpuBefore = cpuMs(server.proc.child.pid);
   const r = await autocannon({ ...opts, duration: options.seconds ?? seconds });
+  const cpuAfter = cpuMs(server.proc.child.pid);
   clearInterval(sampler);
   return {
     rps: r.requests.average,
@@ -109,6 +123,7 @@ async function load(
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     rssMb: peakRss,
+    cpuMsPer1k: ((cpuAfter - cpuBefore) / Math.max(r.requests.total, 1)) * 1000,
   };
 }
 
@@ -117,7 +132,7 @@ function record(label: string, l: Load, rowsPerRequest = 1) {
   results[label] = { ...l, rowsPerSecond: l.rps * rowsPerRequest };
   const bad = l.non2xx + l.errors ? `  (non-2xx ${l.non2xx}, errors ${l.errors})` : '';
   console.log(
-    `${label.padEnd(34)} ${l.rps.toFixed(0).padStart(7)} req/s  ${(l.rps * rowsPerRequest).toFixed(0).padStart(8)} rows/s  p50 ${String(l.p50).padStart(4)} ms  p99 ${String(l.p99).padStart(4)} ms  RSS ${l.rssMb.toFixed(0)} MB${bad}`,
+    `${label.padEnd(34)} ${l.rps.toFixed(0).padStart(7)} req/s  ${(l.rps * rowsPerRequest).toFixed(0).padStart(8)} rows/s  p50 ${String(l.p50).padStart(4)} ms  p99 ${String(l.p99).padStart(4)} ms  CPU ${l.cpuMsPer1k.toFixed(0).padStart(4)} ms/1k req  RSS ${l.rssMb.toFixed(0)} MB${bad}`,
   );
 }
 
@@ -197,6 +212,7 @@ const helloCold = hello.coldStartMs;
 await stop(hello);
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
 const helloRatio = median(rounds.map((r) => r.scorer.rps / r.hello.rps));
+const cpuRatio = median(rounds.map((r) => r.hello.cpuMsPer1k / r.scorer.cpuMsPer1k));
 const single = [...rounds.map((r) => r.scorer)].sort((x, y) => x.rps - y.rps)[1] as Load;
 const tx = rows[0] as Record<string, string>;
 record(
@@ -315,6 +331,7 @@ const p = results['FastAPI + scikit-learn (uvicorn, 1w)'] as Load;
 console.log(`
 ratios (scorer POST /score, 1 tx, ${connections} connections; median round ${single.rps.toFixed(0)} req/s):
   vs fastify hello-world     ${helloRatio.toFixed(2)}×   (median of 3 interleaved rounds; target ≥ 0.75×)
+    by CPU per request       ${cpuRatio.toFixed(2)}×   (hello-world CPU ms per request / scorer's: the load-independent view)
   vs faas-js-runtime + ONNX  ${ratio(single.rps, f.rps)}   (target ≥ 2×)
   vs FastAPI + sklearn       ${ratio(single.rps, p.rps)}   (target ≥ 10×)
 p99 at half peak rate        ${half.p99} ms   (target < 5 ms)
