@@ -1,5 +1,6 @@
-import { TransactionSource, withoutLabels } from '@fraud/transactions';
 import { transactionMessage } from '@fraud/local-dispatcher/transaction-event';
+import { TransactionSource, withoutLabels } from '@fraud/transactions';
+
 const s = new TransactionSource({ seed: 1 });
 let t = performance.now();
 const txs = Array.from({ length: 50000 }, () => withoutLabels(s.next()));

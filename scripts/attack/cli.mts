@@ -12,7 +12,7 @@ import { LatencyWindow, runAttack } from './run.mts';
 import { makeShape, ShapeError } from './shapes.mts';
 import { HttpTarget, KafkaTarget, type Target } from './targets.mts';
 
-export async function attack(options: AttackOptions, out = process.stderr) {
+export async function attack(options: AttackOptions, out: NodeJS.WriteStream = process.stderr) {
   const shape = makeShape(options.shape, options.rate === 'max' ? 0 : options.rate, options.durationSeconds);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const payload = makePayload({

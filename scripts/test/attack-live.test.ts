@@ -1,0 +1,200 @@
+// The attack generator against real services: a Kafka broker, an HTTP endpoint, a real Alertmanager.
+
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startAlertmanager } from '@fraud/testkit/alertmanager';
+import { type KafkaService, startKafka } from '@fraud/testkit/kafka';
+import anyTest, { type TestFn } from 'ava';
+import { Kafka as CeKafka, type CloudEvent, type KafkaMessage } from 'cloudevents';
+import { $ } from 'zx';
+import { parseArgs } from '../attack/args.mts';
+import { attack } from '../attack/cli.mts';
+
+const test = anyTest as TestFn<{ kafka: KafkaService }>;
+const reportDir = mkdtempSync(path.join(os.tmpdir(), 'attack-reports-'));
+const quietOut = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+test.before(async (t) => {
+  t.context.kafka = await startKafka({
+    topics: [
+      't-binary',
+      't-structured',
+      't-alert',
+      'decisions',
+      { topic: 'transactions-dlq', partitions: 1 },
+    ],
+  });
+});
+test.after.always(async (t) => {
+  await t.context.kafka?.stop();
+});
+
+async function readAll(kafka: KafkaService, topic: string, want: number) {
+  const consumer = kafka.client().consumer({ groupId: `read-${topic}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const records: { key: string; headers: Record<string, string>; value: string }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`only ${records.length}/${want} records on ${topic}`)),
+      30_000,
+    );
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        records.push({ key: String(message.key), headers, value: String(message.value) });
+        if (records.length >= want) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return records;
+}
+
+for (const mode of ['binary', 'structured'] as const) {
+  test(`--count 400 --rate 400 puts 400 valid ${mode} CloudEvents on Kafka, keyed by card, and writes the report`, async (t) => {
+    const { kafka } = t.context;
+    const options = parseArgs(
+      [
+        '--bootstrap',
+        kafka.bootstrap,
+        '--topic',
+        `t-${mode}`,
+        '--count',
+        '400',
+        '--rate',
+        '400',
+        '--mode',
+        mode,
+        '--report-dir',
+        reportDir,
+        '--fraud-ratio',
+        '0.2',
+      ],
+      {},
+    );
+    const { summary, files } = await attack(options, quietOut);
+    t.is(summary.sent, 400);
+    t.is(summary.acknowledged, 400);
+    t.is(summary.errors, 0);
+    t.true(summary.seconds >= 0.9, `400 events at 400/s take about a second, took ${summary.seconds}`);
+    const records = await readAll(kafka, `t-${mode}`, 400);
+    const ids = new Set<string>();
+    for (const r of records) {
+      const message: KafkaMessage<string> = {
+        headers: r.headers,
+        key: r.key,
+        value: r.value,
+        body: r.value,
+      };
+      const event = CeKafka.toEvent(message) as CloudEvent<unknown>;
+      event.validate();
+      t.is(event.type, 'dev.fraud.transaction.v1');
+      t.is(event.subject, r.key);
+      const data = (typeof event.data === 'string' ? JSON.parse(event.data) : event.data) as {
+        transaction_id: string;
+        card_id: string;
+      };
+      t.is(data.card_id, r.key);
+      t.is(event.id, data.transaction_id);
+      ids.add(event.id);
+    }
+    t.is(ids.size, 400, 'unique transaction ids');
+    const report = JSON.parse(readFileSync(files.json, 'utf8')) as {
+      samples: unknown[];
+      summary: { sent: number };
+    };
+    t.is(report.summary.sent, 400);
+    t.true(existsSync(files.html) && readFileSync(files.html, 'utf8').includes('<svg'));
+  });
+}
+
+test('--target http posts binary CloudEvents at the set rate and counts failures as errors', async (t) => {
+  let n = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/health')) return res.end('ok');
+    req.resume();
+    req.on('end', () => {
+      n++;
+      const ok =
+        req.headers['ce-type'] === 'dev.fraud.transaction.v1' &&
+        req.headers['content-type'] === 'application/json';
+      res.writeHead(ok && n % 10 !== 0 ? 200 : 503).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const { summary } = await attack(
+      parseArgs(
+        ['--target', 'http', '--url', url, '--count', '200', '--rate', '200', '--report-dir', reportDir],
+        {},
+      ),
+      quietOut,
+    );
+    t.is(n, 200);
+    t.is(summary.errors, 20, 'every 10th answered 503');
+    t.is(summary.acknowledged, 180);
+  } finally {
+    server.close();
+  }
+});
+
+test('--until-alert stops the attack once Alertmanager reports the alert firing', async (t) => {
+  const { kafka } = t.context;
+  const am = await startAlertmanager({
+    config: { route: { receiver: 'null' }, receivers: [{ name: 'null' }] },
+  });
+  try {
+    setTimeout(
+      () => void am.post([{ labels: { alertname: 'FraudScorerSaturated', severity: 'warning' } }]),
+      2500,
+    );
+    const { summary } = await attack(
+      parseArgs(
+        [
+          '--bootstrap',
+          kafka.bootstrap,
+          '--topic',
+          't-alert',
+          '--rate',
+          '50',
+          '--duration',
+          '60',
+          '--until-alert',
+          'FraudScorerSaturated',
+          '--alertmanager-url',
+          am.url,
+          '--report-dir',
+          reportDir,
+        ],
+        {},
+      ),
+      quietOut,
+    );
+    t.is(summary.stopReason, 'alert firing');
+    t.true(
+      (summary.alertAfterSeconds as number) >= 2 && (summary.alertAfterSeconds as number) < 15,
+      `after ${summary.alertAfterSeconds} s`,
+    );
+    t.true(summary.seconds < 20, 'stopped long before the 60 s duration');
+  } finally {
+    await am.stop();
+  }
+});
+
+test('the CLI refuses an unbounded run with a clear message and exit code 2', async (t) => {
+  const r = await $({
+    nothrow: true,
+    quiet: true,
+  })`npx tsx ${path.join(import.meta.dirname, '..', 'attack', 'cli.mts')} --rate 100`;
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /refusing to run unbounded/);
+});
