@@ -1,8 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // The live alert drill (`npm run drill`): on this machine, with real processes, it runs Kafka, the local
-// dispatcher (KafkaSource stand-in) in front of each scorer instance, Prometheus with the platform's rules
+// dispatcher (KafkaSource stand-in) in front of each scorer instance, a Kafka exporter stand-in, Prometheus with the platform's rules
 // (the local variant generated from monitoring/rules/, time compressed), Alertmanager with the platform's
-// config and a local receiver. It sends legit traffic, then an attack until the alerts that can fire
+// config and a local receiver. It sends legit traffic, then runs the attack generator until the alerts that can fire
 // locally fire, checks Alertmanager delivered them, stops the attack, checks they resolve, prints a
 // timeline and exits non-zero if any step did not happen in time.
 //
@@ -15,7 +15,7 @@ import path from 'node:path';
 import { transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import { startAlertmanager } from '@fraud/testkit/alertmanager';
 import { startKafka } from '@fraud/testkit/kafka';
-import { type ManagedProcess, startProcess, waitUntil } from '@fraud/testkit/process';
+import { type ManagedProcess, startProcess } from '@fraud/testkit/process';
 import { type PrometheusAlert, startPrometheus } from '@fraud/testkit/prometheus';
 import { type ReceivedNotification, startWebhookReceiver } from '@fraud/testkit/webhook-receiver';
 import { TransactionSource } from '@fraud/transactions';
@@ -274,23 +274,54 @@ async function main(): Promise<number> {
     for (const a of requiredAlerts) firingState.delete(a);
     mark('warm-up quiet', `${requiredAlerts.join(', ')} inactive for 10s with legit traffic only`);
 
-    // The attack: half the transactions fraudulent (card testing, account takeover, merchant compromise).
+    // The attack: the project's attack generator (npm run attack), half the transactions fraudulent (card
+    // testing, account takeover, merchant compromise), bounded by the firing deadline; stopped with SIGINT
+    // (its graceful stop, which still writes its report) once the alerts have fired.
     attackStartedAt = new Date();
-    const attack = produceAtRate(
-      producer,
-      attackRate,
-      new TransactionSource({ seed: 2, fraudRatio: 0.5, idPrefix: 'attack' }),
-      'attack',
+    const attack = startProcess({
+      name: 'attack',
+      command: process.execPath,
+      args: [
+        '--import',
+        'tsx',
+        path.join(repoRoot, 'scripts', 'attack', 'cli.mts'),
+        ...['--target', 'kafka', '--bootstrap', kafka.bootstrap, '--group', 'score-transactions'],
+        ...[
+          '--rate',
+          String(attackRate),
+          '--duration',
+          String(fireWithin),
+          '--fraud-ratio',
+          '0.5',
+          '--seed',
+          '2',
+        ],
+        ...['--report-dir', path.join(repoRoot, 'reports'), '--quiet'],
+      ],
+      cwd: repoRoot,
+      logDir: workDir,
+    });
+    mark(
+      'attack start',
+      `npm run attack: ${attackRate}/s, 50% fraud, at most ${fireWithin}s`,
+      attackStartedAt,
     );
-    mark('attack start', `${attackRate}/s, 50% fraud`, attackStartedAt);
     let attackStopped = false;
     const stopAttack = async () => {
       if (attackStopped) return;
       attackStopped = true;
-      await attack.stop();
-      mark('attack stop', `${attack.sent} transactions sent`);
+      if (attack.child.exitCode === null && attack.child.signalCode === null) attack.child.kill('SIGINT');
+      const timer = setTimeout(() => void attack.kill(), 30_000);
+      const code = await attack.exited;
+      clearTimeout(timer);
+      const sent = attack.tail(200).match(/"sent": (\d+)/)?.[1];
+      mark('attack stop', `attack generator exited ${code}${sent ? `, ${sent} transactions sent` : ''}`);
     };
     stops.push(stopAttack);
+    void attack.exited.then((code) => {
+      if (!attackStopped && code !== 0)
+        mark('attack generator ended early', `exit ${code}: ${attack.tail(5)}`);
+    });
 
     const progress = setInterval(() => void printProgress(prom.query), 10_000);
     stops.push(async () => clearInterval(progress));
