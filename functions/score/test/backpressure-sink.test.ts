@@ -51,14 +51,14 @@ test.serial(
 );
 
 /** A CloudEvents receiver that fails the first `failures` deliveries with 503, or never answers. */
-async function receiver(options: { failures?: number; hang?: boolean }) {
+async function receiver(options: { failures?: number; hang?: boolean; status?: number }) {
   const app = Fastify({ forceCloseConnections: true });
   const received: ReturnType<typeof HTTP.toEvent>[] = [];
   let attempts = 0;
   app.post('/', async (request, reply) => {
     attempts++;
     if (options.hang) return new Promise(() => undefined);
-    if (attempts <= (options.failures ?? 0)) return reply.code(503).send('busy');
+    if (attempts <= (options.failures ?? 0)) return reply.code(options.status ?? 503).send('no');
     received.push(HTTP.toEvent({ headers: request.headers as Record<string, string>, body: request.body }));
     return reply.code(202).send();
   });
@@ -145,6 +145,31 @@ test.serial('a sink that never answers does not delay replies; a full buffer dro
     t.is(metricValue(metrics, 'fraud_scorer_sink_buffer_depth'), 3);
   } finally {
     await app.close();
+    await s.close();
+    await sink.close();
+  }
+});
+
+test.serial('a 400 from the sink is not retried: counted as failed at once', async (t) => {
+  const sink = await receiver({ failures: 100, status: 400 });
+  const { DecisionSink } = await import('../src/sink.ts');
+  const s = await inProcess({});
+  const failed = () =>
+    s.metrics.sinkEvents.get().then((m) => m.values.find((v) => v.labels.outcome === 'failed')?.value ?? 0);
+  const before = await failed();
+  const publisher = new DecisionSink({
+    url: sink.url,
+    maxBuffer: 10,
+    maxRetries: 5,
+    baseBackoffMs: 10,
+    metrics: s.metrics,
+  });
+  try {
+    publisher.publish([{ subject: 'c', partitionkey: 'c', data: { x: 1 } }]);
+    await publisher.drain(5000);
+    t.is(sink.attempts(), 1);
+    t.is((await failed()) - before, 1);
+  } finally {
     await s.close();
     await sink.close();
   }

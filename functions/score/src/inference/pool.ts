@@ -83,6 +83,11 @@ export class InferencePool {
     return this.queuedRows;
   }
 
+  /** The worker threads in use (for diagnostics and tests). */
+  get workers(): readonly Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
   /** Starts the workers and loads + warms the model in each; rejects with the first worker's error. */
   async start(load: Omit<LoadMessage, 'type'>): Promise<void> {
     this.load = { type: 'load', ...load };

@@ -1,0 +1,86 @@
+// The inference pool on its own: batching whole requests, the bounded queue, and a worker that dies.
+import path from 'node:path';
+import test from 'ava';
+import { InferencePool, QueueFullError } from '../src/inference/pool.ts';
+import { rowEncoder } from '../src/model/features.ts';
+import { loadCard, requireModel } from './helpers/model.ts';
+import { sampleTransactions } from './helpers/transactions.ts';
+
+const card = loadCard();
+const F = card.features.length;
+const rows = sampleTransactions(card, 64, 3);
+const encode = rowEncoder(card);
+const encoded = (from: number, count: number) => {
+  const out = new Float32Array(count * F);
+  for (let i = 0; i < count; i++) encode(rows[from + i] as Record<string, unknown>, out, i * F);
+  return out;
+};
+
+async function pool(options: { maxBatchSize?: number; maxQueue?: number } = {}) {
+  const batches: number[] = [];
+  const p = new InferencePool({
+    workers: 1,
+    maxBatchSize: options.maxBatchSize ?? 256,
+    maxBatchWaitUs: 2000,
+    maxQueue: options.maxQueue ?? 10_000,
+    onBatch: (n) => batches.push(n),
+  });
+  await p.start({
+    onnxPath: path.join(requireModel(), card.onnx.file),
+    inputName: card.input.name,
+    probabilitiesName: card.outputs.probabilities,
+    positiveIndex: card.outputs.positive_index,
+    featureCount: F,
+    intraOpThreads: 1,
+  });
+  return { p, batches };
+}
+
+test('concurrent requests share runs, each gets its own rows back in order', async (t) => {
+  const { p, batches } = await pool({ maxBatchSize: 16 });
+  try {
+    const alone = await Promise.all(Array.from({ length: 8 }, (_, i) => p.score(encoded(i * 8, 8), 8)));
+    const single = [];
+    for (let i = 0; i < 64; i++) single.push((await p.score(encoded(i, 1), 1))[0]);
+    t.deepEqual(
+      alone.flatMap((s) => Array.from(s)),
+      single,
+    );
+    t.true(
+      batches.some((n) => n === 16),
+      `batches ${batches.join(',')}`,
+    );
+    t.true(batches.every((n) => n <= 16));
+  } finally {
+    await p.close();
+  }
+});
+
+test('beyond maxQueue rows, score() refuses with QueueFullError instead of queueing', async (t) => {
+  const { p } = await pool({ maxBatchSize: 8, maxQueue: 16 });
+  try {
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => p.score(encoded(i, 8), 8)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    t.true(refused.length > 0);
+    for (const r of refused) t.true((r as PromiseRejectedResult).reason instanceof QueueFullError);
+    t.true(results.some((r) => r.status === 'fulfilled'));
+  } finally {
+    await p.close();
+  }
+});
+
+test('a worker that dies fails only its batch and is replaced', async (t) => {
+  // 64 rows = maxBatchSize: dispatched to the worker at once, so the batch is surely in flight.
+  const { p } = await pool({ maxBatchSize: 64 });
+  try {
+    const inFlight = p.score(encoded(0, 64), 64);
+    const [worker] = p.workers;
+    await worker?.terminate();
+    await t.throwsAsync(inFlight, { message: /inference worker exited/ });
+    const after = await p.score(encoded(0, 4), 4);
+    t.is(after.length, 4);
+    t.not(p.workers[0], worker);
+  } finally {
+    await p.close();
+  }
+});
