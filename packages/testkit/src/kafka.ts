@@ -2,7 +2,7 @@
 // data in a temp dir, storage formatted in its own JVM, ready when a kafkajs admin can list topics.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -118,6 +118,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
   const controllerPort = options.controllerPort ?? (await freePort());
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'fraud-kafka-'));
+  mkdirSync(dataDir, { recursive: true });
   const logDirs = path.join(dataDir, 'data');
   const propsFile = path.join(dataDir, 'server.properties');
   writeFileSync(propsFile, serverProperties(port, controllerPort, logDirs, partitions));
@@ -131,18 +132,21 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
 
   // StorageTool calls System.exit, so it gets its own JVM. A cluster id is 16 random bytes, base64url.
   const clusterId = randomBytes(16).toString('base64url');
-  const format = await runToEnd('java', [
-    ...jvm,
-    '-cp',
-    install.classpath,
-    'kafka.tools.StorageTool',
-    'format',
-    '-t',
-    clusterId,
-    '-c',
-    propsFile,
-    '--ignore-formatted',
-  ]);
+  // A kept data dir (the local platform's) is formatted already, with its own cluster id.
+  const format = existsSync(path.join(logDirs, 'meta.properties'))
+    ? { code: 0, output: '' }
+    : await runToEnd('java', [
+        ...jvm,
+        '-cp',
+        install.classpath,
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        clusterId,
+        '-c',
+        propsFile,
+        '--ignore-formatted',
+      ]);
   if (format.code !== 0) {
     throw new Error(`Kafka StorageTool format failed (exit ${format.code}):\n${format.output.slice(-3000)}`);
   }
