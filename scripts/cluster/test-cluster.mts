@@ -253,6 +253,15 @@ try {
       source: folder,
       yaml: () => renderKustomization(kubectl, folder, { 'registry.invalid/fraud/score': images.score }),
     })),
+    {
+      // airflow/helm/values.yaml is Helm input (the chart is not obtainable here); this is its one manifest.
+      source: 'airflow/helm/pvc.yaml',
+      yaml: async () => {
+        // Its namespace comes from the Helm install (skipped here): create it, or even the dry-run fails.
+        await kubectl.apply('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: airflow\n');
+        return readFileSync(path.join(repoRoot, 'airflow', 'helm', 'pvc.yaml'), 'utf8');
+      },
+    },
     ...['monitoring/rules', 'monitoring/dashboards/generated'].flatMap((folder) =>
       readdirSync(path.join(repoRoot, folder))
         .filter((f) => /\.ya?ml$/.test(f))

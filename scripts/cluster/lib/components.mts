@@ -208,14 +208,44 @@ async function ensureSecret(
   const data = Object.fromEntries(
     Object.entries(keys).map(([k, make]) => [k, Buffer.from(make()).toString('base64')]),
   );
+  await createSecret(ctx, namespace, name, data);
+}
+
+/** A Secret the user must create (its value cannot be invented); the error says how. */
+async function requireSecret(ctx: Context, namespace: string, name: string, example: string): Promise<void> {
+  ctx.log(`secret ${namespace}/${name}: must exist (yours)`);
+  if (ctx.dryRun || (await ctx.kubectl.exists('secret', name, namespace))) return;
+  throw new Error(
+    `Secret ${namespace}/${name} is missing; create it first: kubectl create secret generic ${name} -n ${namespace} --from-literal=${example}`,
+  );
+}
+
+async function createSecret(
+  ctx: Context,
+  namespace: string,
+  name: string,
+  base64Data: Record<string, string>,
+) {
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'fraud-platform' } },
     type: 'Opaque',
-    data,
+    data: base64Data,
   };
   await ctx.kubectl.run(['create', '-f', '-'], JSON.stringify(secret));
+}
+
+async function ensureRetrainHookSecret(ctx: Context): Promise<void> {
+  await applyAndWait(
+    ctx,
+    readFileSync(path.join(repoRoot, 'knative', 'base', 'namespace.yaml'), 'utf8'),
+    'knative/base/namespace.yaml',
+  );
+  await ensureSecret(ctx, 'fraud', 'retrain-hook', {
+    'airflow-hmac-secret': hex(32),
+    'mlflow-webhook-secret': hex(32),
+  });
 }
 
 const hex = (bytes: number) => () => randomBytes(bytes).toString('hex');
@@ -420,8 +450,46 @@ export const components: Component[] = [
     what: 'Apache Airflow (Helm) with airflow/helm values',
     async install(ctx) {
       const values = path.join(repoRoot, 'airflow', 'helm', 'values.yaml');
-      if (!existsSync(values))
-        throw new Error(`airflow: ${values} is missing (the retraining part provides it)`);
+      if (!existsSync(values)) throw new Error(`${values} is missing (the retraining part provides it)`);
+      await applyAndWait(ctx, namespaceYaml('airflow'), 'namespace airflow');
+      // Keys the chart needs that can be random; the database URL and git credentials are the user's.
+      await ensureSecret(ctx, 'airflow', 'airflow-fernet-key', { 'fernet-key': fernetKey });
+      await ensureSecret(ctx, 'airflow', 'airflow-api-secret-key', { 'api-secret-key': hex(32) });
+      await ensureSecret(ctx, 'airflow', 'airflow-jwt-secret', { 'jwt-secret': hex(32) });
+      await requireSecret(
+        ctx,
+        'airflow',
+        'airflow-metadata-db',
+        'connection=postgresql://USER:PASSWORD@HOST:5432/airflow',
+      );
+      await requireSecret(
+        ctx,
+        'airflow',
+        'airflow-git-credentials',
+        'GIT_SYNC_USERNAME=… --from-literal=GIT_SYNC_PASSWORD=…',
+      );
+      // The DAG signs its callbacks with the key the retrain-hook verifies: one value, two namespaces.
+      await ensureRetrainHookSecret(ctx);
+      ctx.log(
+        'secret airflow/retrain-hook-hmac (secret): copied from fraud/retrain-hook airflow-hmac-secret if missing',
+      );
+      if (!ctx.dryRun && !(await ctx.kubectl.exists('secret', 'retrain-hook-hmac', 'airflow'))) {
+        const key = await ctx.kubectl.run([
+          'get',
+          'secret',
+          'retrain-hook',
+          '-n',
+          'fraud',
+          '-o',
+          'jsonpath={.data.airflow-hmac-secret}',
+        ]);
+        await createSecret(ctx, 'airflow', 'retrain-hook-hmac', { secret: key });
+      }
+      await applyAndWait(
+        ctx,
+        readFileSync(path.join(repoRoot, 'airflow', 'helm', 'pvc.yaml'), 'utf8'),
+        'airflow/helm/pvc.yaml',
+      );
       const chart = upstreamCharts(ctx.versions).airflow as UpstreamChart;
       await helmRelease(ctx, chart, 'airflow', 'airflow', values);
     },
@@ -482,15 +550,7 @@ export async function deployFunctions(ctx: Context): Promise<void> {
   const images: Record<string, string> = {};
   if (score) images['registry.invalid/fraud/score'] = score;
   if (retrainHook) images['registry.invalid/fraud/retrain-hook'] = retrainHook;
-  await applyAndWait(
-    ctx,
-    readFileSync(path.join(repoRoot, 'knative', 'base', 'namespace.yaml'), 'utf8'),
-    'knative/base/namespace.yaml',
-  );
-  await ensureSecret(ctx, 'fraud', 'retrain-hook', {
-    'airflow-hmac-secret': hex(32),
-    'mlflow-webhook-secret': hex(32),
-  });
+  await ensureRetrainHookSecret(ctx);
   await project(ctx, `knative/overlays/${ctx.scaling}`, images);
 }
 
