@@ -45,10 +45,21 @@ test('promtool test rules: every unit test passes', async (t) => {
 test('promtool test rules fails when an expectation is wrong (the harness can fail)', async (t) => {
   const promtool = await debianTool('promtool');
   const dir = extracted(t);
-  const broken = readFileSync(path.join(promtoolTestsDir, 'scoring-service.promtool.yaml'), 'utf8').replace(
-    /values: ["']5x30["']/,
-    'values: "6x30"',
-  );
+  // 6 instances for 10 minutes, expected silent: promtool must report the alert it did not expect.
+  const broken = [
+    'rule_files: [fraud-scoring-service.rules.yaml]',
+    'evaluation_interval: 1m',
+    'tests:',
+    '  - interval: 1m',
+    '    input_series:',
+    `      - series: 'kn_revision_pods_count{kn_service_name="score", kn_revision_name="score-00001", k8s_namespace_name="fraud"}'`,
+    "        values: '6x10'",
+    '    alert_rule_test:',
+    '      - eval_time: 10m',
+    '        alertname: FraudScoringAtMaxScale',
+    '        exp_alerts: []',
+    '',
+  ].join('\n');
   writeFileSync(path.join(dir, 'broken.promtool.yaml'), broken);
   const error = await t.throwsAsync(run(promtool, ['test', 'rules', 'broken.promtool.yaml'], { cwd: dir }));
   const { stdout, stderr } = error as unknown as { stdout: string; stderr: string };
