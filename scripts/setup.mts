@@ -42,7 +42,7 @@ export const suiteNeeds: Record<string, Component[]> = {
   transactions: ['python'],
   testkit: ['kafka', 'python', 'prometheus'],
   score: ['python', 'kafka'],
-  'retrain-hook': ['python'],
+  'retrain-hook': ['python', 'kube'],
   monitoring: ['prometheus'],
   scripts: ['kafka', 'prometheus'],
   'local-dispatcher': ['kafka'],
@@ -50,7 +50,7 @@ export const suiteNeeds: Record<string, Component[]> = {
 };
 
 /** What `npm test` with no filter needs: every suite but the cluster test. */
-const everythingForNpmTest: Component[] = ['python', 'kafka', 'prometheus'];
+const everythingForNpmTest: Component[] = ['python', 'kafka', 'prometheus', 'kube'];
 
 const list = (value: unknown) =>
   String(value)

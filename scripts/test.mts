@@ -4,7 +4,7 @@
 // "N passed, N failed" line that adds them all up.
 //
 //   npm test                       everything
-//   npm test -- --only score,python   some suites (names: lint, typecheck, python, or a workspace folder name)
+//   npm test -- --only score,python   some suites (names: lint, typecheck, python, cluster, or a workspace folder name)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { $, argv, chalk } from 'zx';
@@ -40,6 +40,12 @@ function countPytest(output: string): { passed: number; failed: number } {
   const summary = [...output.matchAll(/^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s/gm)].at(-1)?.[1] ?? '';
   const pick = (word: string) => Number(summary.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0);
   return { passed: pick('passed'), failed: pick('failed') + pick('error') };
+}
+
+// test-cluster ends with "cluster: N passed, N failed".
+function countClusterSummary(output: string): { passed: number; failed: number } {
+  const m = [...output.matchAll(/^cluster: (\d+) passed, (\d+) failed/gm)].at(-1);
+  return { passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0) };
 }
 
 async function runSuite(
@@ -84,6 +90,11 @@ if (process.exitCode !== 1) {
     };
     if (!pkg.scripts?.test) continue;
     results.push(await runSuite(name, () => $`npm test --workspace ${workspace}`.nothrow(), countAva));
+  }
+
+  // The Kubernetes control-plane test (real kube-apiserver + etcd + kwok, Knative's own validation).
+  if (wanted('cluster')) {
+    results.push(await runSuite('cluster', () => $`npm run test:cluster`.nothrow(), countClusterSummary));
   }
 
   if (wanted('python')) {
