@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.ts';
 import { createHook } from '../src/hook.ts';
 import { type KnativeService, versionOfRevision } from '../src/knative.ts';
 import { loadPolicy } from '../src/policy.ts';
-import { kubeConfigFrom, packageRoot } from '../test/helpers/hook.ts';
+import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot } from '../test/helpers/hook.ts';
 import { startFakeController } from '../test/helpers/knative-controller.ts';
 import { startQueueProxyMetrics } from '../test/helpers/queue-proxy-metrics.ts';
 
@@ -72,6 +72,8 @@ await cp.kubectl(
 const kc = kubeConfigFrom(cp.kubeconfig);
 const controller = startFakeController(kc, NS, SERVICE);
 const api = kc.makeApiClient(CustomObjectsApi);
+// The hook itself runs with its real, least-privilege RBAC (get/patch on Service score only).
+const hookKc = kubeConfigFrom(await hookServiceAccountKubeconfig(cp));
 
 // Requests flow to every revision the status routes to; the failing versions' canaries answer 30 % errors.
 const feeder = setInterval(async () => {
@@ -108,7 +110,7 @@ const hook = createHook(
     RETRY_MAX_MS: '2000',
     STATUS_POLL_MS: '200',
   }),
-  kc,
+  hookKc,
 );
 const hookUrl = await hook.start();
 process.stdout.write(

@@ -33,8 +33,12 @@ test('unsigned, tampered, stale and wrongly-keyed Airflow callbacks get 401 nami
     t.is(response.statusCode, 401, name);
     t.regex(response.json().error, error, name);
   }
+  // Other tests in this file run concurrently and also send stale requests: at least these two counted.
   const metrics = (await app.inject('/metrics')).body;
-  t.regex(metrics, /fraud_retrain_unauthorized_requests_total\{endpoint="airflow",reason="stale"\} 2/);
+  const stale = metrics.match(
+    /fraud_retrain_unauthorized_requests_total\{endpoint="airflow",reason="stale"\} (\d+)/,
+  );
+  t.true(Number(stale?.[1]) >= 2, metrics);
 });
 
 test('any unsigned body or header combination is refused with 401', async (t) => {

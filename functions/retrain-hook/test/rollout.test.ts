@@ -11,7 +11,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import anyTest, { type TestFn } from 'ava';
 import type { Hook } from '../src/hook.ts';
 import type { KnativeService } from '../src/knative.ts';
-import { kubeConfigFrom, packageRoot, testHook } from './helpers/hook.ts';
+import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot, testHook } from './helpers/hook.ts';
 import { type FakeController, startFakeController } from './helpers/knative-controller.ts';
 import { startQueueProxyMetrics } from './helpers/queue-proxy-metrics.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
@@ -29,6 +29,7 @@ let traffic: Awaited<ReturnType<typeof startQueueProxyMetrics>>;
 let hook: Hook;
 let hookUrl: string;
 let policyFile: string;
+let hookKubeconfig: string;
 const services = () => kubeConfigFrom(cp.kubeconfig).makeApiClient(CustomObjectsApi);
 
 const getService = async () =>
@@ -62,7 +63,7 @@ const hookEnv = () => ({
 });
 
 async function newHook(): Promise<void> {
-  hook = testHook(hookEnv(), cp.kubeconfig);
+  hook = testHook(hookEnv(), hookKubeconfig);
   hookUrl = await hook.start();
 }
 
@@ -135,10 +136,16 @@ test.before(async (t) => {
       },
     }),
   );
+  hookKubeconfig = await hookServiceAccountKubeconfig(cp);
   controller = startFakeController(kubeConfigFrom(cp.kubeconfig), NS, SERVICE);
   await until('the first revision', async () => (await getService()).status?.latestReadyRevisionName);
   traffic.set(`${SERVICE}-00001`, { rps: 50, errorRate: 0, latencyMs: 8 });
   await newHook();
+});
+
+// A failure names its cause: the end of MLflow's log (the usual suspect on a loaded machine).
+test.afterEach.always((t) => {
+  if (!t.passed) t.log(`MLflow log ${mlflow?.process.logFile}:\n${mlflow?.process.tail(40)}`);
 });
 
 test.after.always(async () => {
@@ -380,4 +387,24 @@ test.serial('a revision that never becomes ready is rolled back after the ready 
   t.deepEqual((await getService()).spec.traffic, [
     { revisionName: `${SERVICE}-model-v${champion}`, percent: 100 },
   ]);
+});
+
+test.serial('the hook runs with its least-privilege RBAC: it cannot touch any other Service', async (t) => {
+  await cp.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'other', namespace: NS },
+      spec: {
+        template: { spec: { containers: [{ image: 'registry.local/other@sha256:' + '1'.repeat(64) }] } },
+      },
+    }),
+  );
+  const { ScoreServiceClient } = await import('../src/knative.ts');
+  const asHook = new ScoreServiceClient(kubeConfigFrom(hookKubeconfig), NS, 'other');
+  const error = await t.throwsAsync(() => asHook.get());
+  t.regex(error?.message ?? '', /not allowed .* check the hook's RBAC/);
+  const score = new ScoreServiceClient(kubeConfigFrom(hookKubeconfig), NS, SERVICE);
+  t.is((await score.get()).metadata.name, SERVICE);
 });

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.ts';
@@ -36,4 +37,42 @@ export function testHook(env: Record<string, string>, kubeconfig?: string) {
     ...env,
   });
   return createHook(config, kubeConfigFrom(kubeconfig));
+}
+
+/**
+ * Applies the hook's real RBAC (knative/base/retrain-hook-rbac.yaml: get/patch on Service "score" only)
+ * and returns a kubeconfig file holding a token of its ServiceAccount, so the hook runs with least privilege.
+ */
+export async function hookServiceAccountKubeconfig(cp: {
+  kubectl(args: string[], input?: string): Promise<string>;
+  server: string;
+  caCert: string;
+  dataDir: string;
+}): Promise<string> {
+  const rbac = path.join(packageRoot, '..', '..', 'knative', 'base', 'retrain-hook-rbac.yaml');
+  await cp.kubectl(['apply', '-f', rbac]);
+  const token = (
+    await cp.kubectl(['create', 'token', 'retrain-hook', '-n', 'fraud', '--duration', '6h'])
+  ).trim();
+  const file = path.join(cp.dataDir, 'retrain-hook.kubeconfig');
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'test',
+        cluster: {
+          server: cp.server,
+          'certificate-authority-data': Buffer.from(cp.caCert).toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: 'retrain-hook', user: { token } }],
+    contexts: [
+      { name: 'retrain-hook', context: { cluster: 'test', user: 'retrain-hook', namespace: 'fraud' } },
+    ],
+    'current-context': 'retrain-hook',
+  };
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
 }
