@@ -59,8 +59,8 @@ fi
 cleanup() { [ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d; true; }
 trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
-install() { apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing; }
-install || { apt-get update -o DPkg::Lock::Timeout=300 && install; }
+do_install() { apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing; }
+do_install || { apt-get update -o DPkg::Lock::Timeout=300 && do_install; }
 `;
 
 let pending: Promise<void> | undefined;
