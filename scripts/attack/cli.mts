@@ -12,6 +12,8 @@ import { LatencyWindow, runAttack } from './run.mts';
 import { makeShape, ShapeError } from './shapes.mts';
 import { HttpTarget, KafkaTarget, type Target } from './targets.mts';
 
+let runs = 0;
+
 export async function attack(options: AttackOptions, out: NodeJS.WriteStream = process.stderr) {
   const shape = makeShape(options.shape, options.rate === 'max' ? 0 : options.rate, options.durationSeconds);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -19,7 +21,7 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
     seed: options.seed,
     fraudRatio: options.fraudRatio,
     mix: options.mix,
-    prefix: `atk-${options.seed}-${stamp}`,
+    prefix: `atk-${options.seed}-${stamp}-${process.pid}-${++runs}`,
   });
   const latency = new LatencyWindow();
   const onLatency = (ms: number) => latency.add(ms);

@@ -80,7 +80,6 @@ export async function runAttack(
   let issuedMax = 0;
   let stopReason = options.count !== undefined ? 'count reached' : 'duration over';
   let alertAfterSeconds: number | undefined;
-  let nextTarget = 0;
   const totals = () =>
     targets.reduce(
       (s, t) => ({
@@ -145,16 +144,28 @@ export async function runAttack(
       }, 2000)
     : undefined;
 
-  const room = () => targets.some((t) => t.inFlight < options.concurrency);
+  // Each target has its own backlog; due events are dealt to the target that was given fewer so far, so
+  // with --target both each gets half the rate whether or not the other keeps up.
+  const backlogs = targets.map(() => 0);
+  const assigned = targets.map(() => 0);
+  const deal = (n: number) => {
+    for (let k = 0; k < n; k++) {
+      let i = 0;
+      for (let j = 1; j < targets.length; j++) if ((assigned[j] as number) < (assigned[i] as number)) i = j;
+      assigned[i] = (assigned[i] as number) + 1;
+      backlogs[i] = (backlogs[i] as number) + 1;
+    }
+    backlog += n;
+  };
   const sendSome = () => {
-    while (backlog > 0 && room()) {
-      const target = targets[nextTarget % targets.length] as Target;
-      nextTarget++;
-      if (target.inFlight >= options.concurrency) continue;
-      const n = Math.min(backlog, target.batchSize);
-      const events = Array.from({ length: n }, () => payload.next().tx);
-      backlog -= n;
-      target.send(events);
+    for (const [i, target] of targets.entries()) {
+      while ((backlogs[i] as number) > 0 && target.inFlight < options.concurrency) {
+        const n = Math.min(backlogs[i] as number, target.batchSize);
+        const events = Array.from({ length: n }, () => payload.next().tx);
+        backlogs[i] = (backlogs[i] as number) - n;
+        backlog -= n;
+        target.send(events);
+      }
     }
   };
   try {
@@ -175,15 +186,15 @@ export async function runAttack(
           targets.length * options.concurrency * 500,
         );
         const add = Math.max(0, want - backlog);
-        backlog += add;
+        deal(add);
         issuedMax += add;
       } else {
         if (pacer.done(t) && backlog === 0) break;
-        backlog += pacer.due(t);
+        deal(pacer.due(t));
       }
       sendSome();
       // Short ticks keep batches small and the rate smooth; a busy target gets a little more time.
-      await sleep(room() ? 2 : 1);
+      await sleep(1);
       if (durationSeconds !== undefined && t > durationSeconds + 5) {
         stopReason = 'duration over (backlog dropped)';
         break;

@@ -22,6 +22,7 @@ test.before(async (t) => {
     topics: [
       't-binary',
       't-structured',
+      't-both',
       't-alert',
       'decisions',
       { topic: 'transactions-dlq', partitions: 1 },
@@ -32,22 +33,27 @@ test.after.always(async (t) => {
   await t.context.kafka?.stop();
 });
 
+/** Every record of a topic, once each (a reader's own rebalance can replay some; offsets tell them apart). */
 async function readAll(kafka: KafkaService, topic: string, want: number) {
   const consumer = kafka.client().consumer({ groupId: `read-${topic}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  const records: { key: string; headers: Record<string, string>; value: string }[] = [];
+  const records = new Map<string, { key: string; headers: Record<string, string>; value: string }>();
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`only ${records.length}/${want} records on ${topic}`)),
+      () => reject(new Error(`only ${records.size}/${want} records on ${topic}`)),
       30_000,
     );
     void consumer.run({
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        records.push({ key: String(message.key), headers, value: String(message.value) });
-        if (records.length >= want) {
+        records.set(`${partition}/${message.offset}`, {
+          key: String(message.key),
+          headers,
+          value: String(message.value),
+        });
+        if (records.size >= want) {
           clearTimeout(timer);
           resolve();
         }
@@ -55,7 +61,11 @@ async function readAll(kafka: KafkaService, topic: string, want: number) {
     });
   });
   await consumer.disconnect();
-  return records;
+  const admin = kafka.client().admin();
+  await admin.connect();
+  const total = (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  await admin.disconnect();
+  return { records: [...records.values()], total };
 }
 
 for (const mode of ['binary', 'structured'] as const) {
@@ -85,7 +95,8 @@ for (const mode of ['binary', 'structured'] as const) {
     t.is(summary.acknowledged, 400);
     t.is(summary.errors, 0);
     t.true(summary.seconds >= 0.9, `400 events at 400/s take about a second, took ${summary.seconds}`);
-    const records = await readAll(kafka, `t-${mode}`, 400);
+    const { records, total } = await readAll(kafka, `t-${mode}`, 400);
+    t.is(total, 400, 'exactly 400 records on the topic');
     const ids = new Set<string>();
     for (const r of records) {
       const message: KafkaMessage<string> = {
@@ -142,6 +153,32 @@ test('--target http posts binary CloudEvents at the set rate and counts failures
     t.is(n, 200);
     t.is(summary.errors, 20, 'every 10th answered 503');
     t.is(summary.acknowledged, 180);
+    // --target both: the same rate shared by Kafka and HTTP.
+    n = 0;
+    const both = await attack(
+      parseArgs(
+        [
+          '--target',
+          'both',
+          '--url',
+          url,
+          '--bootstrap',
+          t.context.kafka.bootstrap,
+          '--topic',
+          't-both',
+          '--count',
+          '300',
+          '--rate',
+          '300',
+          '--report-dir',
+          reportDir,
+        ],
+        {},
+      ),
+      quietOut,
+    );
+    t.is(both.summary.sent, 300);
+    t.true(n >= 100 && n <= 200, `HTTP got ${n} of 300`);
   } finally {
     server.close();
   }
