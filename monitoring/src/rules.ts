@@ -36,12 +36,18 @@ export interface PrometheusRuleCR {
 
 /** Parses one PrometheusRule manifest; throws naming the file and what is wrong with it. */
 export function parsePrometheusRule(text: string, file: string): PrometheusRuleCR {
-  const doc = parse(text) as {
+  type Doc = {
     apiVersion?: string;
     kind?: string;
     metadata?: { name?: string; labels?: Record<string, string> };
     spec?: { groups?: unknown };
-  } | null;
+  };
+  let doc: Doc | null;
+  try {
+    doc = parse(text) as Doc | null;
+  } catch (error) {
+    throw new Error(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
   if (doc?.apiVersion !== 'monitoring.coreos.com/v1' || doc.kind !== 'PrometheusRule') {
     throw new Error(`${file}: not a monitoring.coreos.com/v1 PrometheusRule (apiVersion/kind)`);
   }
@@ -49,6 +55,23 @@ export function parsePrometheusRule(text: string, file: string): PrometheusRuleC
   if (!Array.isArray(doc.spec?.groups) || doc.spec.groups.length === 0) {
     throw new Error(`${file}: spec.groups must be a non-empty list`);
   }
+  doc.spec.groups.forEach((group: unknown, g: number) => {
+    const gr = group as { name?: unknown; rules?: unknown } | null;
+    if (typeof gr?.name !== 'string' || !Array.isArray(gr.rules)) {
+      throw new Error(`${file}: spec.groups[${g}] needs a name and a rules list`);
+    }
+    gr.rules.forEach((rule: unknown, r: number) => {
+      const ru = rule as Partial<Rule> | null;
+      if (
+        typeof ru?.expr !== 'string' ||
+        (typeof ru.alert !== 'string') === (typeof ru.record !== 'string')
+      ) {
+        throw new Error(
+          `${file}: spec.groups[${g}].rules[${r}] needs an expr and exactly one of alert or record`,
+        );
+      }
+    });
+  });
   return {
     file,
     name: doc.metadata.name,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { debianTool } from '@fraud/testkit/install/debian';
 import test from 'ava';
+import fc from 'fast-check';
 import { parse } from 'yaml';
 import { extractRuleFiles } from '../src/extract-rules.ts';
 import { allRules, loadPrometheusRules, monitoringDir, parsePrometheusRule } from '../src/rules.ts';
@@ -120,7 +121,21 @@ test('extraction names what is wrong with a file that is not a PrometheusRule', 
       ),
     { message: /x\.yaml: spec\.groups must be a non-empty list/ },
   );
-  t.throws(() => parsePrometheusRule(': : :\n  - [', 'bad.yaml'));
+  t.throws(() => parsePrometheusRule(': : :\n  - [', 'bad.yaml'), {
+    message: /^bad\.yaml: not valid YAML: /,
+  });
+  const cr = (spec: string) =>
+    `apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: x}\nspec: ${spec}\n`;
+  t.throws(() => parsePrometheusRule(cr('{groups: [1]}'), 'g.yaml'), {
+    message: /g\.yaml: spec\.groups\[0\] needs a name and a rules list/,
+  });
+  t.throws(
+    () =>
+      parsePrometheusRule(cr('{groups: [{name: a, rules: [{alert: A, record: b, expr: up}]}]}'), 'r.yaml'),
+    {
+      message: /r\.yaml: spec\.groups\[0\]\.rules\[0\] needs an expr and exactly one of alert or record/,
+    },
+  );
 });
 
 test('the extract CLI exits non-zero with usage when --out is missing', async (t) => {
@@ -129,4 +144,37 @@ test('the extract CLI exits non-zero with usage when --out is missing', async (t
   );
   t.is((error as unknown as { code: number }).code, 2);
   t.regex((error as unknown as { stderr: string }).stderr, /usage: extract-rules\.ts --out <dir>/);
+});
+
+test('extraction turns any YAML text into a PrometheusRule or an error naming the file (property)', (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        fc
+          .record({
+            apiVersion: fc.string(),
+            kind: fc.string(),
+            metadata: fc.jsonValue(),
+            spec: fc.jsonValue(),
+          })
+          .map((v) => JSON.stringify(v)),
+      ),
+      (text) => {
+        try {
+          const cr = parsePrometheusRule(text, 'fuzz.yaml');
+          return cr.spec.groups.length > 0;
+        } catch (error) {
+          // YAML syntax errors come from the parser; our own say which file.
+          return (
+            error instanceof Error &&
+            (error.message.startsWith('fuzz.yaml: ') || error.name === 'YAMLParseError')
+          );
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  t.pass();
 });

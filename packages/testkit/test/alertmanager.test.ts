@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { startAlertmanager } from '../src/alertmanager.ts';
 import { startPrometheus } from '../src/prometheus.ts';
 import { startWebhookReceiver } from '../src/webhook-receiver.ts';
@@ -86,6 +87,33 @@ test('the webhook receiver answers 400 to a body that is neither payload, and te
     const got = await hook.waitFor((n) => n.path === '/chat', 1000, 'the chat message');
     t.is(got.slack?.attachments[0]?.title, 't');
     t.is(got.alertmanager, undefined);
+  } finally {
+    await hook.stop();
+  }
+});
+
+test('the webhook receiver answers any body with 200 or a clear 400, and keeps serving (property)', async (t) => {
+  const hook = await startWebhookReceiver();
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        async (body) => {
+          const response = await fetch(hook.url, { method: 'POST', body });
+          const text = await response.text();
+          return (
+            response.status === 200 ||
+            (response.status === 400 && text.includes('not an Alertmanager webhook'))
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+    t.is((await fetch(hook.url, { method: 'POST', body: '{"alerts":[]}' })).status, 200);
   } finally {
     await hook.stop();
   }
