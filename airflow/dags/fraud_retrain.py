@@ -68,7 +68,7 @@ def notify_failure(context: dict[str, Any]) -> None:
 
 @dag(
     dag_id=DAG_ID,
-    schedule=os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@weekly"),
+    schedule=os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@daily"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -63,7 +63,7 @@ print(json.dumps(s.notify_hook(url, secret, {'type': 'model_version.registered',
 
 @dag(
     dag_id="fraud_retrain_kpo",
-    schedule=os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@weekly"),
+    schedule=os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@daily"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
