@@ -16,7 +16,8 @@ const cardBytes = readFileSync(path.join(requireModel(), 'model-card.json'));
 let mlflow: RunningMlflow;
 
 test.before(async () => {
-  mlflow = await startMlflow();
+  // MLflow 3 takes seconds to start on an idle machine, minutes on a loaded CI box.
+  mlflow = await startMlflow({ startTimeoutMs: 300_000 });
 });
 test.after.always(async () => {
   await mlflow?.stop();
