@@ -58,24 +58,25 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const json = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser([STRUCTURED, BATCH], { parseAs: 'string' }, json);
 
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onRequest', (request, _reply, done) => {
     request.startedAt = process.hrtime.bigint();
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.config.metricRoute;
-    if (!route || request.startedAt === undefined) return;
-    const outcome = outcomeOf(reply.statusCode);
-    metrics.requests.inc({ route, outcome });
-    metrics.requestDuration.observe(
-      { route, outcome },
-      Number(process.hrtime.bigint() - request.startedAt) / 1e9,
-    );
+    if (route && request.startedAt !== undefined)
+      metrics.observeRequest(
+        route,
+        outcomeOf(reply.statusCode),
+        Number(process.hrtime.bigint() - request.startedAt) / 1e9,
+      );
+    done();
   });
 
-  // While draining, tell keep-alive clients to go: the server can only finish closing once every
-  // connection is closed, and the in-flight requests' connections would otherwise stay open.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (options.scorer.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   app.setErrorHandler((error: FastifyError | ClientError, request, reply) => {

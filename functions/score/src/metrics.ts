@@ -110,6 +110,26 @@ export class ScorerMetrics {
     });
   }
 
+  // Label lookups hash the label object on every call: keep the children of the hot-path series.
+  private readonly requestChildren = new Map<
+    string,
+    { count: client.Counter.Internal; duration: client.Histogram.Internal<'route' | 'outcome'> }
+  >();
+
+  observeRequest(route: Route, outcome: Outcome, seconds: number): void {
+    const key = `${route} ${outcome}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = {
+        count: this.requests.labels(route, outcome),
+        duration: this.requestDuration.labels(route, outcome),
+      };
+      this.requestChildren.set(key, child);
+    }
+    child.count.inc();
+    child.duration.observe(seconds);
+  }
+
   observeScores(scores: Float32Array, threshold: number): void {
     let fraud = 0;
     for (const s of scores) {
