@@ -73,6 +73,12 @@ test('POST /score: precise 4xx for bad input', async (t) => {
   const cases: [unknown, number, RegExp][] = [
     [{ ...tx, amount: 'NaN' }, 400, /body\/amount must be number/],
     [{ ...tx, amount: -1 }, 400, /body\/amount must be >= 0/],
+    // JSON.parse turns 1e999 into Infinity: still not a number for the schema.
+    [
+      JSON.stringify({ ...tx, amount: 0 }).replace('"amount":0', '"amount":1e999'),
+      400,
+      /body\/amount must be number/,
+    ],
     [{ ...tx, extra: 1 }, 400, /must NOT have additional property 'extra'/],
     [{ ...tx, merchant_category: 'casino' }, 400, /body\/merchant_category must be one of "grocery"/],
     [(({ amount: _a, ...rest }) => rest)(tx), 400, /must have required property 'amount'/],
