@@ -34,6 +34,24 @@ export const forbiddenAlerts = ['FraudScoringAtMaxScale', 'FraudScorerDown', 'Fr
 /** Cluster-only inputs: these alerts run locally on stand-in series (monitoring/local/adapters.yaml). */
 export const adaptedAlerts = ['FraudScoringAtMaxScale', 'FraudScoringHighCPU', 'FraudScorerDown'] as const;
 
+const knownOptions = [
+  'time-scale',
+  'scorers',
+  'attack-rate',
+  'background-rate',
+  'cpu-request',
+  'warmup',
+  'fire-within',
+  'deliver-within',
+  'resolve-within',
+];
+const unknown = Object.keys(argv).filter((k) => k !== '_' && !knownOptions.includes(k));
+if (unknown.length > 0 || argv._.length > 0) {
+  const what = [...unknown.map((k) => `--${k}`), ...argv._.map(String)].join(', ');
+  console.error(`drill: unknown option(s) ${what}; known: ${knownOptions.map((k) => `--${k}`).join(' ')}`);
+  process.exit(2);
+}
+
 function option(name: string, fallback: number, min: number, max: number): number {
   const raw = argv[name];
   const value = raw === undefined ? fallback : Number(raw);

@@ -17,6 +17,15 @@ test('npm run drill refuses a bad option with exit 2 and names it', async (t) =>
   t.regex(e.stderr, /--scorers must be a number from 1 to 5, got "lots"/);
 });
 
+test('npm run drill refuses an unknown option with exit 2', async (t) => {
+  const error = await t.throwsAsync(
+    run(process.execPath, ['--import', 'tsx', drill, '--atack-rate', '5'], { cwd: repoRoot }),
+  );
+  const e = error as unknown as { code: number; stderr: string };
+  t.is(e.code, 2);
+  t.regex(e.stderr, /unknown option\(s\) --atack-rate/);
+});
+
 // The live drill itself, as CI runs it: real Kafka, dispatchers, scorers, Prometheus, Alertmanager.
 test('npm run drill: the attack fires the fraud-rate and CPU alerts, they are delivered, then resolve', async (t) => {
   t.timeout(10 * 60_000);
