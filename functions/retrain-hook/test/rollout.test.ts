@@ -408,3 +408,32 @@ test.serial('the hook runs with its least-privilege RBAC: it cannot touch any ot
   const score = new ScoreServiceClient(kubeConfigFrom(hookKubeconfig), NS, SERVICE);
   t.is((await score.get()).metadata.name, SERVICE);
 });
+
+test.serial(
+  'Kubernetes API unreachable: 503 after retries, gate recorded, nothing rolled out, no alias moved',
+  async (t) => {
+    const champion = await aliasVersion(mlflow.url, 'champion');
+    const before = await getService();
+    const version = await registerVersion(mlflow.url, goodMetrics());
+    const cut = testHook(hookEnv()); // no kubeconfig: the API server is a closed port
+    try {
+      const request = airflowRequest(registered(version));
+      const response = await cut.app.inject({
+        method: 'POST',
+        url: '/airflow/events',
+        payload: request.body,
+        headers: request.headers,
+      });
+      t.is(response.statusCode, 503);
+      t.regex(response.json().error, /^kubernetes unavailable: Kubernetes API unreachable/);
+      const tags = await versionTags(mlflow.url, version);
+      t.is(tags['gate.decision'], 'passed');
+      t.is(tags['rollout.state'], undefined, 'no rollout started');
+      t.is(await aliasVersion(mlflow.url, 'champion'), champion);
+      t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
+      t.deepEqual((await getService()).spec, before.spec);
+    } finally {
+      await cut.stop();
+    }
+  },
+);
