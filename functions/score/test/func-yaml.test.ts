@@ -7,7 +7,7 @@ const func = parse(readFileSync(new URL('../func.yaml', import.meta.url), 'utf8'
   name: string;
   runtime: string;
   build: { builder: string };
-  run: { envs: { name: string; value: string }[] };
+  run: { envs: { name: string; value: string }[]; volumes: { emptyDir?: object; path: string }[] };
   deploy: {
     annotations?: Record<string, string>;
     healthEndpoints: { liveness: string; readiness: string };
@@ -59,6 +59,8 @@ test('func.yaml: envs use the DESIGN.md variable names and hold no secrets', (t)
     t.notRegex(e.name, /SECRET|TOKEN|PASSWORD|KEY/);
   }
   t.is(func.run.envs.find((e) => e.name === 'MODEL_CACHE_DIR')?.value.startsWith('/tmp/'), true);
+  // ... and /tmp is a writable emptyDir, since the root filesystem is read-only.
+  t.truthy(func.run.volumes.find((v) => v.path === '/tmp')?.emptyDir);
 });
 
 test('the buildpack path: build compiles, start runs dist/index.js, runtime deps are registry packages', (t) => {
