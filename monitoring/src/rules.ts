@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 
 export const monitoringDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const rulesDir = path.join(monitoringDir, 'rules');
@@ -44,7 +44,11 @@ export function parsePrometheusRule(text: string, file: string): PrometheusRuleC
   };
   let doc: Doc | null;
   try {
-    doc = parse(text) as Doc | null;
+    // Warnings (an unknown !tag, say) count as errors: a rule file should be plain YAML.
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS() as Doc | null;
   } catch (error) {
     throw new Error(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
