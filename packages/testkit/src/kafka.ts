@@ -107,7 +107,23 @@ export async function createTopics(admin: Admin, topics: (string | TopicSpec)[],
     .map((t) => (typeof t === 'string' ? { topic: t } : t))
     .filter((t) => !existing.has(t.topic))
     .map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? defaultPartitions, replicationFactor: 1 }));
-  if (wanted.length > 0) await admin.createTopics({ topics: wanted, waitForLeaders: true });
+  if (wanted.length === 0) return;
+  // On a busy machine the leader wait can see UNKNOWN_TOPIC_OR_PARTITION before metadata settles: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.createTopics({ topics: wanted, waitForLeaders: true });
+      return;
+    } catch (err) {
+      const retriable =
+        (err as { retriable?: boolean }).retriable === true || /TOPIC_ALREADY_EXISTS/.test(String(err));
+      if (!retriable || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+      const now = new Set(await admin.listTopics());
+      const missing = wanted.filter((t) => !now.has(t.topic));
+      if (missing.length === 0) return;
+      wanted.splice(0, wanted.length, ...missing);
+    }
+  }
 }
 
 /** Starts a broker and resolves once it serves metadata (and the requested topics exist). */

@@ -56,3 +56,14 @@ export async function readTopic(
   }
   return records;
 }
+
+/** Records on a topic (sum of end offsets): exact, unlike counting what a reader saw. */
+export async function recordCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
