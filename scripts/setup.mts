@@ -43,7 +43,7 @@ export const suiteNeeds: Record<string, Component[]> = {
   testkit: ['kafka', 'python', 'prometheus'],
   score: ['python', 'kafka'],
   'retrain-hook': ['python', 'kube'],
-  monitoring: ['prometheus'],
+  monitoring: ['prometheus', 'kafka'],
   scripts: ['kafka', 'prometheus'],
   'local-dispatcher': ['kafka'],
   cluster: ['kube'],
