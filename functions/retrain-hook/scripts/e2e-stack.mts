@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // The Kubernetes side of the Airflow end-to-end test (airflow/tests/test_e2e_retrain.py), as one process:
 // a real kube-apiserver with the Knative Serving CRDs and a `score` Service, the test stand-in for the
-// Knative controller (writes status only), queue-proxy-shaped metrics for every routed revision scraped by a
+// Knative controller (writes status only), scorer-shaped metrics for every routed revision scraped by a
 // real Prometheus, and the retrain-hook itself. MLflow is started by the caller.
 //
 // env: MLFLOW_TRACKING_URI, AIRFLOW_HMAC_SECRET (required); CANARY_FAIL_VERSIONS=3,5 (their canary serves
@@ -19,7 +19,7 @@ import { type KnativeService, versionOfRevision } from '../src/knative.ts';
 import { loadPolicy } from '../src/policy.ts';
 import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot } from '../test/helpers/hook.ts';
 import { startFakeController } from '../test/helpers/knative-controller.ts';
-import { startQueueProxyMetrics } from '../test/helpers/queue-proxy-metrics.ts';
+import { startScorerMetrics } from '../test/helpers/scorer-metrics.ts';
 
 const NS = 'fraud';
 const SERVICE = 'score';
@@ -42,12 +42,12 @@ writeFileSync(
   }),
 );
 
-const traffic = await startQueueProxyMetrics(NS);
+const traffic = await startScorerMetrics(NS);
 log('starting kube-apiserver and Prometheus');
 const [cp, prometheus] = await Promise.all([
   knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
   startPrometheus({
-    scrapeTargets: [{ job: 'queue-proxy', targets: [traffic.target] }],
+    scrapeTargets: [{ job: 'score', targets: [traffic.target] }],
     scrapeInterval: '1s',
   }),
 ]);

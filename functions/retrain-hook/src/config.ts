@@ -26,14 +26,13 @@ export interface Config {
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-// Knative queue-proxy metrics (Serving ≤ 1.18 names) labelled by revision; override for other exporters.
+// The scorer's own metrics, with the `namespace` and `revision` labels monitoring/podmonitors.yaml adds from
+// the Knative pod labels. Errors: 5xx answers (outcome error, or not_ready when the model failed to load).
+const SCORER = 'namespace="{{namespace}}",revision="{{revision}}"';
 export const DEFAULT_QUERIES: CanaryQueries = {
-  errorRate:
-    'sum(rate(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}",response_code_class="5xx"}[1m])) / sum(rate(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m]))',
-  latencyP95Ms:
-    'histogram_quantile(0.95, sum by (le) (rate(revision_app_request_latencies_bucket{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m])))',
-  requests:
-    'sum(increase(revision_app_request_count{namespace_name="{{namespace}}",revision_name="{{revision}}"}[1m]))',
+  errorRate: `sum(rate(fraud_scorer_requests_total{${SCORER},outcome=~"error|not_ready"}[1m])) / sum(rate(fraud_scorer_requests_total{${SCORER}}[1m]))`,
+  latencyP95Ms: `1000 * histogram_quantile(0.95, sum by (le) (rate(fraud_scorer_request_duration_seconds_bucket{${SCORER},outcome="ok"}[1m])))`,
+  requests: `sum(increase(fraud_scorer_requests_total{${SCORER}}[1m]))`,
 };
 
 export class ConfigError extends Error {}

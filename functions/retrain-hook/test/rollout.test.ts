@@ -1,5 +1,5 @@
 // The whole hook against real services: MLflow 3 (SQLite), a real kube-apiserver with the Knative Serving
-// CRDs, and a real Prometheus scraping queue-proxy-shaped metrics this test controls. The Knative controller
+// CRDs, and a real Prometheus scraping scorer-shaped metrics this test controls. The Knative controller
 // is the one thing played by the test (helpers/knative-controller.ts), since nothing here runs containers.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,8 +13,8 @@ import type { Hook } from '../src/hook.ts';
 import type { KnativeService } from '../src/knative.ts';
 import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot, testHook } from './helpers/hook.ts';
 import { type FakeController, startFakeController } from './helpers/knative-controller.ts';
-import { startQueueProxyMetrics } from './helpers/queue-proxy-metrics.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
+import { startScorerMetrics } from './helpers/scorer-metrics.ts';
 import { airflowRequest, MLFLOW_SECRET, registered } from './helpers/signed.ts';
 
 const test = anyTest as TestFn;
@@ -25,7 +25,7 @@ let mlflow: RunningMlflow;
 let cp: ControlPlane;
 let prometheus: RunningPrometheus;
 let controller: FakeController;
-let traffic: Awaited<ReturnType<typeof startQueueProxyMetrics>>;
+let traffic: Awaited<ReturnType<typeof startScorerMetrics>>;
 let hook: Hook;
 let hookUrl: string;
 let policyFile: string;
@@ -105,12 +105,12 @@ test.before(async (t) => {
       },
     }),
   );
-  traffic = await startQueueProxyMetrics(NS);
+  traffic = await startScorerMetrics(NS);
   [mlflow, cp, prometheus] = await Promise.all([
     startMlflow(),
     knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
     startPrometheus({
-      scrapeTargets: [{ job: 'queue-proxy', targets: [traffic.target] }],
+      scrapeTargets: [{ job: 'score', targets: [traffic.target] }],
       scrapeInterval: '1s',
     }),
   ]);
