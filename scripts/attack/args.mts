@@ -27,6 +27,8 @@ export interface AttackOptions {
   reportDir: string;
   quiet: boolean;
   batchSize: number;
+  /** Kafka producers, each in its own worker thread when more than 1. */
+  producers: number;
 }
 
 export class UsageError extends Error {}
@@ -49,6 +51,8 @@ export const usage = `npm run attack -- [options]   (bounded: --duration or --co
   --until-alert NAME          stop as soon as Alertmanager reports NAME firing
   --alertmanager-url URL      (default $ALERTMANAGER_URL or http://127.0.0.1:9193)
   --report-dir DIR            where the JSON and HTML report go (default reports/)
+  --producers N               Kafka producers, each in a worker thread when N > 1 (default 1)
+  --batch-size N              most messages per produce call (default 500)
   --quiet                     no progress display`;
 
 const known = new Set([
@@ -73,6 +77,7 @@ const known = new Set([
   'report-dir',
   'quiet',
   'batch-size',
+  'producers',
   'help',
 ]);
 
@@ -194,5 +199,6 @@ export function parseArgs(
     reportDir: a['report-dir'] ?? 'reports',
     quiet: Boolean(a.quiet),
     batchSize: a['batch-size'] === undefined ? 500 : positive('batch-size', a['batch-size'], true),
+    producers: a.producers === undefined ? 1 : positive('producers', a.producers, true),
   };
 }

@@ -10,7 +10,7 @@ import { makePayload } from './payload.mts';
 import { writeReport } from './report.mts';
 import { LatencyWindow, runAttack } from './run.mts';
 import { makeShape, ShapeError } from './shapes.mts';
-import { HttpTarget, KafkaTarget, type Target } from './targets.mts';
+import { HttpTarget, KafkaTarget, KafkaWorkersTarget, type Target } from './targets.mts';
 
 let runs = 0;
 
@@ -27,7 +27,11 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
   const onLatency = (ms: number) => latency.add(ms);
   const targets: Target[] = [];
   if (options.target !== 'http') {
-    targets.push(new KafkaTarget({ ...options, batchSize: options.batchSize }, onLatency));
+    targets.push(
+      options.producers > 1
+        ? new KafkaWorkersTarget(options, onLatency)
+        : new KafkaTarget({ ...options, batchSize: options.batchSize }, onLatency),
+    );
   }
   if (options.target !== 'kafka') targets.push(new HttpTarget(options.url, options.concurrency, onLatency));
   const monitor = options.target !== 'http' ? new KafkaMonitor(options) : undefined;

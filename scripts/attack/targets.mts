@@ -1,10 +1,11 @@
 // Where events go: Kafka (CloudEvents on the transactions topic, many messages per produce call since
 // kafkajs has no linger) or HTTP straight at the scorer (one binary-mode CloudEvent per POST).
 import http from 'node:http';
+import { Worker } from 'node:worker_threads';
 import { toHttpBinary } from '@fraud/local-dispatcher/http-binary';
 import { transactionEvent, transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import type { Transaction } from '@fraud/transactions';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 
 export const SOURCE = '/attack-generator';
 
@@ -110,6 +111,86 @@ export class KafkaTarget extends Base implements Target {
 
   async close(): Promise<void> {
     await this.producer.disconnect();
+  }
+}
+
+/** Kafka through N worker threads, each with its own producer (events are encoded here, records there). */
+export class KafkaWorkersTarget extends Base implements Target {
+  readonly name = 'kafka';
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextId = 0;
+
+  constructor(
+    private readonly options: {
+      bootstrap: string;
+      topic: string;
+      mode: 'binary' | 'structured';
+      batchSize: number;
+      producers: number;
+    },
+    onLatency: (ms: number, events: number) => void,
+  ) {
+    super(onLatency);
+  }
+
+  get batchSize(): number {
+    return this.options.batchSize;
+  }
+
+  async connect(): Promise<void> {
+    const url = new URL('./kafka-worker.mjs', import.meta.url);
+    await Promise.all(
+      Array.from({ length: this.options.producers }, async () => {
+        const worker = new Worker(url, {
+          workerData: { bootstrap: this.options.bootstrap, topic: this.options.topic },
+        });
+        this.workers.push(worker);
+        await new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.once('message', (m: { ready: boolean; error?: string }) =>
+            m.ready
+              ? resolve()
+              : reject(new Error(`cannot reach Kafka at ${this.options.bootstrap}: ${m.error}`)),
+          );
+        });
+        worker.on('message', (m: { id: number; ok: boolean; error?: string }) => {
+          const p = this.pending.get(m.id);
+          this.pending.delete(m.id);
+          if (m.ok) p?.resolve();
+          else p?.reject(new Error(m.error));
+        });
+      }),
+    );
+  }
+
+  send(events: Transaction[]): void {
+    const time = new Date().toISOString();
+    const messages: Message[] = events.map((tx) =>
+      transactionMessage(tx, { source: SOURCE, mode: this.options.mode, time }),
+    );
+    const id = this.nextId++;
+    const worker = this.workers[id % this.workers.length] as Worker;
+    this.track(
+      events.length,
+      new Promise<void>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        worker.postMessage({ id, messages });
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.postMessage({ close: true });
+            setTimeout(() => void w.terminate(), 5000).unref();
+          }),
+      ),
+    );
   }
 }
 

@@ -68,8 +68,11 @@ async function readAll(kafka: KafkaService, topic: string, want: number) {
   return { records: [...records.values()], total };
 }
 
-for (const mode of ['binary', 'structured'] as const) {
-  test(`--count 400 --rate 400 puts 400 valid ${mode} CloudEvents on Kafka, keyed by card, and writes the report`, async (t) => {
+for (const [mode, producers] of [
+  ['binary', '1'],
+  ['structured', '2'],
+] as const) {
+  test(`--count 400 --rate 400 puts 400 valid ${mode} CloudEvents on Kafka (${producers} producer(s)), keyed by card, and writes the report`, async (t) => {
     const { kafka } = t.context;
     const options = parseArgs(
       [
@@ -83,6 +86,8 @@ for (const mode of ['binary', 'structured'] as const) {
         '400',
         '--mode',
         mode,
+        '--producers',
+        producers,
         '--report-dir',
         reportDir,
         '--fraud-ratio',

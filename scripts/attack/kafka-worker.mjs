@@ -1,0 +1,32 @@
+// A worker thread owning one kafkajs producer: kafkajs encodes records on the JS thread that sends them, so
+// `--producers N` spreads that work over N threads while the main thread paces, generates and encodes events.
+// Plain JavaScript: worker threads do not inherit the tsx loader on Node 20.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Kafka, logLevel } from 'kafkajs';
+
+const { bootstrap, topic } = workerData;
+const producer = new Kafka({
+  clientId: 'attack-generator',
+  brokers: [bootstrap],
+  logLevel: logLevel.NOTHING,
+}).producer({
+  allowAutoTopicCreation: false,
+  maxInFlightRequests: 64,
+});
+try {
+  await producer.connect();
+  await producer.send({ topic, messages: [] });
+  parentPort.postMessage({ ready: true });
+} catch (err) {
+  parentPort.postMessage({ ready: false, error: err.message });
+}
+parentPort.on('message', (msg) => {
+  if (msg.close) {
+    void producer.disconnect().finally(() => parentPort.close());
+    return;
+  }
+  producer
+    .send({ topic, acks: -1, messages: msg.messages })
+    .then(() => parentPort.postMessage({ id: msg.id, ok: true }))
+    .catch((err) => parentPort.postMessage({ id: msg.id, ok: false, error: err.message }));
+});
