@@ -180,8 +180,8 @@ export class RolloutManager {
       if (!decision.passed) {
         await this.request(() =>
           registry.setTags(modelName, version, {
-            [TAG.state]: 'rejected',
             [TAG.reasons]: JSON.stringify(decision.reasons),
+            [TAG.state]: 'rejected', // last: readers take rollout.state as the sign that the rest is written
           }),
         );
         this.o.metrics.rejections.inc();
@@ -241,11 +241,11 @@ export class RolloutManager {
     const { registry, modelName } = this.o;
     await this.persist(() =>
       registry.setTags(modelName, r.version, {
-        [TAG.state]: 'canary',
         [TAG.revision]: r.revision,
         [TAG.previousRevision]: r.previousRevision,
         [TAG.previousVersion]: r.previousVersion ?? '',
         [TAG.startedAt]: new Date(r.startedAt).toISOString(),
+        [TAG.state]: 'canary',
       }),
     );
     const ready = await this.waitFor(
@@ -332,8 +332,8 @@ export class RolloutManager {
     const seconds = (Date.now() - r.startedAt) / 1000;
     await this.persist(() =>
       registry.setTags(modelName, r.version, {
-        [TAG.state]: 'promoted',
         [TAG.finishedAt]: new Date().toISOString(),
+        [TAG.state]: 'promoted',
       }),
     );
     this.o.metrics.promotions.inc();
@@ -363,9 +363,9 @@ export class RolloutManager {
     }
     await this.persist(() =>
       registry.setTags(modelName, r.version, {
-        [TAG.state]: 'rolled_back',
         [TAG.reasons]: JSON.stringify(messages),
         [TAG.finishedAt]: new Date().toISOString(),
+        [TAG.state]: 'rolled_back',
       }),
     );
     this.o.metrics.rollbacks.inc({ reason });
