@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
 import { startKafka } from '../src/kafka.ts';
@@ -48,12 +49,17 @@ test('a broker that cannot start fails with an error naming it and quoting its l
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as net.AddressInfo).port;
+  let message = '';
   try {
     const err = await t.throwsAsync(startKafka({ port, startTimeoutMs: 45_000 }));
+    message = err?.message ?? '';
     t.log(err?.message.split('\n').slice(0, 3).join(' / '));
     t.regex(err?.message ?? '', new RegExp(`^Kafka broker on 127\\.0\\.0\\.1:${port} failed to start`));
     t.regex(err?.message ?? '', /errors in .*kafka-\d+\.log:\n(.|\n)*Address already in use/);
   } finally {
     blocker.close();
+    // A failed start keeps its data dir for diagnosis; this failure was on purpose.
+    const dir = /(\/[^\s:]*fraud-kafka-[A-Za-z0-9]+)\//.exec(message)?.[1];
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 });
