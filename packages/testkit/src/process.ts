@@ -25,6 +25,27 @@ export interface StartOptions {
   cwd?: string;
 }
 
+const live = new Set<() => void>();
+let watchingSignals = false;
+
+/**
+ * On SIGINT/SIGTERM, kill every service still running, then let the signal do what it would have done.
+ * Only when nobody else handles the signal: a script with its own handler (e.g. `npm start`) stops its services itself.
+ */
+function watchTerminationSignals(): void {
+  if (watchingSignals) return;
+  watchingSignals = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const handler = () => {
+      if (process.listenerCount(signal) > 1) return;
+      for (const kill of live) kill();
+      process.removeListener(signal, handler);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
+  }
+}
+
 /** Spawns a long-running service with its output in a log file, and a way to stop it that always ends it. */
 export function startProcess(options: StartOptions): ManagedProcess {
   mkdirSync(options.logDir, { recursive: true });
@@ -50,10 +71,15 @@ export function startProcess(options: StartOptions): ManagedProcess {
       child.kill(signal);
     }
   };
-  // Never leave a service behind when the test process ends.
+  // Never leave a service behind when the test process ends, normally or by SIGINT/SIGTERM.
   const onExit = () => signalGroup('SIGKILL');
   process.once('exit', onExit);
-  void exited.then(() => process.removeListener('exit', onExit));
+  live.add(onExit);
+  watchTerminationSignals();
+  void exited.then(() => {
+    process.removeListener('exit', onExit);
+    live.delete(onExit);
+  });
 
   return {
     name: options.name,
