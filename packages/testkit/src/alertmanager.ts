@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { debianTool } from './install/debian.ts';
 import { freePort } from './ports.ts';
-import { type ManagedProcess, startProcess, waitUntil } from './process.ts';
+import { type ManagedProcess, startProcess, waitUntilReadyOrStop } from './process.ts';
 
 export interface AlertmanagerOptions {
   /** The configuration: YAML text, or an object (written as JSON, which is valid YAML). */
@@ -65,17 +65,12 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<R
     logDir: dir,
   });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntil(
-      proc,
-      `Alertmanager ready at ${url}`,
-      async () => (await fetch(`${url}/-/ready`)).ok,
-      options.startTimeoutMs ?? 30_000,
-    );
-  } catch (error) {
-    await proc.stop();
-    throw error;
-  }
+  await waitUntilReadyOrStop(
+    proc,
+    `Alertmanager ready at ${url}`,
+    async () => (await fetch(`${url}/-/ready`)).ok,
+    options.startTimeoutMs ?? 30_000,
+  );
   return {
     url,
     port,

@@ -138,3 +138,18 @@ export async function waitUntil(
   const log = service ? `; log ${service.logFile}:\n${service.tail()}` : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${log}`);
 }
+
+/** waitUntil for a service just started: if it never becomes ready, stop it before rethrowing. */
+export async function waitUntilReadyOrStop(
+  service: ManagedProcess,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    await waitUntil(service, what, check, timeoutMs);
+  } catch (error) {
+    await service.stop();
+    throw error;
+  }
+}

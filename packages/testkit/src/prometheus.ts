@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { debianTool } from './install/debian.ts';
 import { freePort } from './ports.ts';
-import { type ManagedProcess, startProcess, waitUntil } from './process.ts';
+import { type ManagedProcess, startProcess, waitUntilReadyOrStop } from './process.ts';
 
 export interface ScrapeTarget {
   job: string;
@@ -126,17 +126,12 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    await waitUntil(
-      proc,
-      `Prometheus ready at ${url}`,
-      async () => (await fetch(`${url}/-/ready`)).ok,
-      options.startTimeoutMs ?? 30_000,
-    );
-  } catch (error) {
-    await proc.stop();
-    throw error;
-  }
+  await waitUntilReadyOrStop(
+    proc,
+    `Prometheus ready at ${url}`,
+    async () => (await fetch(`${url}/-/ready`)).ok,
+    options.startTimeoutMs ?? 30_000,
+  );
   return {
     url,
     port,
