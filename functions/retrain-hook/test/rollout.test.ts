@@ -127,7 +127,7 @@ test.before(async (t) => {
             containers: [
               {
                 name: 'user-container',
-                image: 'registry.local/fraud/score@sha256:' + '0'.repeat(64),
+                image: `registry.local/fraud/score@sha256:${'0'.repeat(64)}`,
                 env: [{ name: 'MLFLOW_TRACKING_URI', value: 'http://mlflow.mlflow:5000' }],
               },
             ],
@@ -397,7 +397,7 @@ test.serial('the hook runs with its least-privilege RBAC: it cannot touch any ot
       kind: 'Service',
       metadata: { name: 'other', namespace: NS },
       spec: {
-        template: { spec: { containers: [{ image: 'registry.local/other@sha256:' + '1'.repeat(64) }] } },
+        template: { spec: { containers: [{ image: `registry.local/other@sha256:${'1'.repeat(64)}` }] } },
       },
     }),
   );

@@ -47,7 +47,7 @@ export async function startMlflow(options: MlflowOptions = {}): Promise<RunningM
   mkdirSync(path.join(dataDir, 'artifacts'), { recursive: true });
   const port = options.port ?? (await freePort());
   // A Fernet key is 32 random bytes in URL-safe base64.
-  const webhookEncryptionKey = options.webhookEncryptionKey ?? randomBytes(32).toString('base64url') + '=';
+  const webhookEncryptionKey = options.webhookEncryptionKey ?? `${randomBytes(32).toString('base64url')}=`;
   const url = `http://127.0.0.1:${port}`;
   const process = startProcess({
     name: `mlflow-${port}`,
