@@ -53,7 +53,10 @@ const sink = kafka
   ? await step('KafkaSink stand-in', () => startKafkaSinkBridge({ bootstrap: kafka.bootstrap }))
   : undefined;
 const scorer = await step('scorer', () =>
-  startScorer({ port, env: sink ? { DECISION_SINK_URL: sink.url } : {} }),
+  startScorer({
+    port,
+    env: sink ? { DECISION_SINK_URL: sink.url, DECISION_SINK_DELIVERY: 'before-reply' } : {},
+  }),
 );
 if (kafka) {
   await step('KafkaSource stand-in', () =>

@@ -11,6 +11,8 @@ export interface ScorerConfig {
   modelCacheDir: string;
   decisionThreshold: number | undefined;
   decisionSinkUrl: string | undefined;
+  /** `after-reply`: publish off the request path. `before-reply`: answer only once the sink has the decision. */
+  decisionSinkDelivery: 'after-reply' | 'before-reply';
   sinkMaxBuffer: number;
   sinkMaxRetries: number;
   inferenceWorkers: number;
@@ -49,6 +51,15 @@ function url(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw.replace(/\/+$/, '');
 }
 
+function sinkDelivery(env: NodeJS.ProcessEnv): ScorerConfig['decisionSinkDelivery'] {
+  const raw = env.DECISION_SINK_DELIVERY || 'after-reply';
+  if (raw !== 'after-reply' && raw !== 'before-reply')
+    throw new ConfigError(
+      `DECISION_SINK_DELIVERY must be after-reply or before-reply, got ${JSON.stringify(raw)}`,
+    );
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ScorerConfig {
   let decisionThreshold: number | undefined;
   if (env.DECISION_THRESHOLD !== undefined && env.DECISION_THRESHOLD !== '') {
@@ -71,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ScorerConfig {
     modelCacheDir: env.MODEL_CACHE_DIR || '/tmp/model-cache',
     decisionThreshold,
     decisionSinkUrl: url(env, 'DECISION_SINK_URL'),
+    decisionSinkDelivery: sinkDelivery(env),
     sinkMaxBuffer: int(env, 'SINK_MAX_BUFFER', 10_000, 1, 10_000_000),
     sinkMaxRetries: int(env, 'SINK_MAX_RETRIES', 5, 0, 100),
     inferenceWorkers: int(env, 'INFERENCE_WORKERS', 1, 1, 64),

@@ -23,41 +23,56 @@ export interface SinkOptions {
 
 const RETRYABLE = new Set([404, 408, 409, 429]);
 
+interface Pending {
+  event: DecisionEvent;
+  done: (delivered: boolean) => void;
+}
+
 export class DecisionSink {
-  private readonly buffer: DecisionEvent[] = [];
+  private readonly buffer: Pending[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: SinkOptions) {}
 
-  /** Never blocks and never throws: the reply to the caller does not depend on the sink. */
-  publish(events: DecisionEvent[]): void {
+  /**
+   * Never throws. The returned promise says whether every event was delivered (false when one was dropped
+   * because the buffer was full, or failed after its retries). Callers in `after-reply` mode ignore it, so the
+   * reply never waits on the sink; `before-reply` mode awaits it so that a decision is acknowledged upstream
+   * only once it is in the sink (at-least-once, no loss if the process dies right after replying).
+   */
+  publish(events: DecisionEvent[]): Promise<boolean> {
+    const results: Promise<boolean>[] = [];
     for (const event of events) {
       if (this.buffer.length + this.inFlight >= this.options.maxBuffer) {
         this.options.metrics.sinkEvents.inc({ outcome: 'dropped' });
+        results.push(Promise.resolve(false));
         continue;
       }
-      this.buffer.push(event);
+      results.push(new Promise<boolean>((done) => this.buffer.push({ event, done })));
     }
     this.options.metrics.sinkBufferDepth.set(this.buffer.length + this.inFlight);
     this.pump();
+    return Promise.all(results).then((delivered) => delivered.every(Boolean));
   }
 
   private pump(): void {
     const concurrency = this.options.concurrency ?? 16;
     while (this.inFlight < concurrency && this.buffer.length > 0) {
-      const event = this.buffer.shift() as DecisionEvent;
+      const { event, done } = this.buffer.shift() as Pending;
       this.inFlight++;
-      void this.deliver(event).finally(() => {
-        this.inFlight--;
-        this.options.metrics.sinkBufferDepth.set(this.buffer.length + this.inFlight);
-        if (this.buffer.length > 0) this.pump();
-        else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
+      void this.deliver(event)
+        .then(done, () => done(false))
+        .finally(() => {
+          this.inFlight--;
+          this.options.metrics.sinkBufferDepth.set(this.buffer.length + this.inFlight);
+          if (this.buffer.length > 0) this.pump();
+          else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+        });
     }
   }
 
-  private async deliver(event: DecisionEvent): Promise<void> {
+  private async deliver(event: DecisionEvent): Promise<boolean> {
     const id = randomUUID();
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -84,7 +99,7 @@ export class DecisionSink {
         await res.arrayBuffer();
         if (res.ok) {
           this.options.metrics.sinkEvents.inc({ outcome: 'sent' });
-          return;
+          return true;
         }
         retryable = res.status >= 500 || RETRYABLE.has(res.status);
         reason = `HTTP ${res.status}`;
@@ -96,7 +111,7 @@ export class DecisionSink {
         this.options.log?.(
           `decision ${id} not published to ${this.options.url} after ${attempt + 1} tries: ${reason}`,
         );
-        return;
+        return false;
       }
       this.options.metrics.sinkEvents.inc({ outcome: 'retried' });
       const delay = Math.min(base * 2 ** attempt, 10_000) * (0.5 + Math.random() / 2);

@@ -174,3 +174,53 @@ test.serial('a 400 from the sink is not retried: counted as failed at once', asy
     await sink.close();
   }
 });
+
+test.serial(
+  'DECISION_SINK_DELIVERY=before-reply: the reply waits for the sink, and a sink that fails gives 503 + Retry-After',
+  async (t) => {
+    const healthy = await receiver({ failures: 1 });
+    const broken = await receiver({ failures: 100, status: 400 });
+    const { DecisionSink } = await import('../src/sink.ts');
+    const { buildApp } = await import('../src/app.ts');
+    const s = await inProcess({ DECISION_SINK_DELIVERY: 'before-reply' });
+    const appFor = (url: string) =>
+      buildApp({
+        config: s.scorer.config,
+        scorer: s.scorer,
+        metrics: s.metrics,
+        sink: new DecisionSink({ url, maxBuffer: 100, maxRetries: 3, baseBackoffMs: 10, metrics: s.metrics }),
+      });
+    try {
+      const tx = txs[1] as Record<string, unknown>;
+      const ok = await appFor(healthy.url).inject({ method: 'POST', url: '/score', payload: tx });
+      t.is(ok.statusCode, 200);
+      // Already there when the reply arrives (after one retried failure), not some time later.
+      t.is(healthy.received.length, 1);
+      t.is(healthy.attempts(), 2);
+
+      const event = HTTP.binary(
+        new (await import('cloudevents')).CloudEvent({
+          id: String(tx.transaction_id),
+          source: '/test',
+          type: 'dev.fraud.transaction.v1',
+          subject: String(tx.card_id),
+          datacontenttype: 'application/json',
+          data: tx,
+        }),
+      );
+      const failed = await appFor(broken.url).inject({
+        method: 'POST',
+        url: '/',
+        headers: event.headers as Record<string, string>,
+        payload: event.body as string,
+      });
+      t.is(failed.statusCode, 503);
+      t.is(failed.headers['retry-after'], '1');
+      t.regex(failed.json().error, /decision sink/);
+    } finally {
+      await s.close();
+      await healthy.close();
+      await broken.close();
+    }
+  },
+);

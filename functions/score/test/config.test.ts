@@ -59,3 +59,12 @@ test('MODEL_URI forms: folder, models:/name@alias, models:/name/version', (t) =>
   ])
     t.throws(() => parseModelUri(bad), { instanceOf: PermanentModelError }, bad);
 });
+
+test('DECISION_SINK_DELIVERY: after-reply by default, before-reply on request, anything else named', (t) => {
+  t.is(loadConfig({}).decisionSinkDelivery, 'after-reply');
+  t.is(loadConfig({ DECISION_SINK_DELIVERY: 'before-reply' }).decisionSinkDelivery, 'before-reply');
+  const err = t.throws(() => loadConfig({ DECISION_SINK_DELIVERY: 'sometimes' }), {
+    instanceOf: ConfigError,
+  });
+  t.regex(err?.message ?? '', /DECISION_SINK_DELIVERY must be after-reply or before-reply/);
+});

@@ -8,7 +8,7 @@ import { decodeHeaderValue, encodeHeaderValue } from '../ce-headers.ts';
 import type { Transaction } from '../model/features.ts';
 import type { Decision, ServedModel } from '../scorer.ts';
 import { ClientError, describeErrors } from '../validation.ts';
-import { observeEventAge, type RouteContext } from './context.ts';
+import { observeEventAge, publishDecisions, type RouteContext } from './context.ts';
 
 export const TRANSACTION_TYPE = 'dev.fraud.transaction.v1';
 export const DECISION_TYPE = 'dev.fraud.decision.v1';
@@ -160,7 +160,8 @@ export function cloudEventRoutes(app: FastifyInstance, ctx: RouteContext): void 
       events.forEach((e, i) => {
         observeEventAge(ctx.metrics, e.time ?? transactions[i]?.timestamp);
       });
-      ctx.sink?.publish(
+      await publishDecisions(
+        ctx,
         decisions.map((d, i) => ({ ...decisionHeaders(events[i] as InputEvent, d), data: d })),
       );
 

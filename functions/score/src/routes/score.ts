@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Transaction } from '../model/features.ts';
 import { ClientError, describeErrors } from '../validation.ts';
-import { observeEventAge, type RouteContext } from './context.ts';
+import { observeEventAge, publishDecisions, type RouteContext } from './context.ts';
 
 export function scoreRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/score', { config: { metricRoute: 'score' } }, async (request) => {
@@ -14,7 +14,8 @@ export function scoreRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const decisions = await ctx.scorer.decide(transactions);
     ctx.metrics.rows.inc({ route: 'score' }, transactions.length);
     for (const tx of transactions) observeEventAge(ctx.metrics, tx.timestamp);
-    ctx.sink?.publish(
+    await publishDecisions(
+      ctx,
       decisions.map((d) => ({
         subject: d.card_id ?? undefined,
         partitionkey: d.card_id ?? undefined,
