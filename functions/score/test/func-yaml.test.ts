@@ -49,6 +49,7 @@ test('func.yaml: envs use the DESIGN.md variable names and hold no secrets', (t)
     'MODEL_CACHE_DIR',
     'DECISION_THRESHOLD',
     'DECISION_SINK_URL',
+    'DECISION_SINK_DELIVERY',
     'INFERENCE_WORKERS',
     'MAX_BATCH_SIZE',
     'MAX_BATCH_WAIT_US',
