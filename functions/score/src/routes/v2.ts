@@ -23,19 +23,8 @@ const DATATYPES = [
   'FP64',
   'BYTES',
 ];
-const NUMERIC_JSON = new Set([
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-]);
+// Every datatype but BOOL and BYTES carries plain JSON numbers.
+const NUMERIC_JSON = new Set(DATATYPES.filter((d) => d !== 'BOOL' && d !== 'BYTES'));
 const HEADER_LENGTH = 'inference-header-content-length';
 
 interface InferInput {
