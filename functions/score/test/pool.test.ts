@@ -70,10 +70,15 @@ test('beyond maxQueue rows, score() refuses with QueueFullError instead of queue
 });
 
 test('a worker that dies fails only its batch and is replaced', async (t) => {
-  // 64 rows = maxBatchSize: dispatched to the worker at once, so the batch is surely in flight.
-  const { p } = await pool({ maxBatchSize: 64 });
+  // A full batch (= maxBatchSize) is dispatched at once; 20,000 rows keep the worker busy for tens of
+  // milliseconds, so the terminate lands while the batch is in flight (64 rows could finish first).
+  const n = 20_000;
+  const big = new Float32Array(n * F);
+  const sample = encoded(0, 64);
+  for (let i = 0; i < n; i += 64) big.set(sample.subarray(0, Math.min(64, n - i) * F), i * F);
+  const { p } = await pool({ maxBatchSize: n, maxQueue: n });
   try {
-    const inFlight = p.score(encoded(0, 64), 64);
+    const inFlight = p.score(big, n);
     const [worker] = p.workers;
     await worker?.terminate();
     await t.throwsAsync(inFlight, { message: /inference worker exited/ });
