@@ -7,6 +7,7 @@
 //   npm test -- --only score,python   some suites (names: lint, typecheck, python, cluster, or a workspace folder name)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { $, argv, chalk } from 'zx';
 import { repoRoot } from './lib/repo.mts';
 
@@ -16,6 +17,14 @@ interface SuiteResult {
   failed: number;
   ok: boolean;
   seconds: number;
+  /** Titles of the failed tests, repeated in the summary because CI logs are often read from the tail. */
+  failures: string[];
+}
+
+interface Counts {
+  passed: number;
+  failed: number;
+  failures: string[];
 }
 
 $.cwd = repoRoot;
@@ -24,41 +33,49 @@ $.verbose = true;
 const only = argv.only ? String(argv.only).split(',') : undefined;
 const wanted = (name: string) => !only || only.includes(name);
 
-// ava prints "  12 tests passed" / "1 test failed" / "2 uncaught exceptions"; pytest prints "== 3 passed, 1 failed in 2s ==".
-function countAva(output: string): { passed: number; failed: number } {
+// ava marks each passed test "✔" and each failed one "✘"; its closing lines count failures, uncaught
+// exceptions and timeouts, but print "N tests passed" only when nothing failed, so passes are counted per line.
+function countAva(raw: string): Counts {
+  const output = stripVTControlCharacters(raw);
   const num = (re: RegExp) => [...output.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const failures = [...output.matchAll(/^\s*✘ (?:\[fail\]: )?(.+)$/gm)].map((m) => (m[1] ?? '').trim());
   return {
-    passed: num(/^\s*(\d+) tests? passed/gm),
+    passed: [...output.matchAll(/^\s*✔ /gm)].length,
     failed: num(
-      /^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending)/gm,
+      /^\s*(\d+) (?:tests? failed|hooks? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending)/gm,
     ),
+    failures: [...new Set(failures)],
   };
 }
 
-function countPytest(output: string): { passed: number; failed: number } {
-  // With -q pytest prints a bare "46 passed, 1 failed in 38.5s"; without it the line is wrapped in "=".
+// With -q pytest prints a bare "46 passed, 1 failed in 38.5s" and "FAILED file::test - reason" lines.
+function countPytest(raw: string): Counts {
+  const output = stripVTControlCharacters(raw);
   const summary = [...output.matchAll(/^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s/gm)].at(-1)?.[1] ?? '';
   const pick = (word: string) => Number(summary.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0);
-  return { passed: pick('passed'), failed: pick('failed') + pick('error') };
+  const failures = [...output.matchAll(/^(?:FAILED|ERROR) (.+)$/gm)].map((m) => m[1] ?? '');
+  return { passed: pick('passed'), failed: pick('failed') + pick('error'), failures };
 }
 
-// test-cluster ends with "cluster: N passed, N failed".
-function countClusterSummary(output: string): { passed: number; failed: number } {
+// test-cluster prints "ok   <check>" or "FAIL <check>" per check and ends with "cluster: N passed, N failed".
+function countClusterSummary(raw: string): Counts {
+  const output = stripVTControlCharacters(raw);
   const m = [...output.matchAll(/^cluster: (\d+) passed, (\d+) failed/gm)].at(-1);
-  return { passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0) };
+  const failures = [...output.matchAll(/^FAIL (.+)$/gm)].map((f) => f[1] ?? '');
+  return { passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0), failures };
 }
 
 async function runSuite(
   name: string,
   command: () => Promise<{ stdout: string; stderr: string; exitCode: number | null }>,
-  counter?: (out: string) => { passed: number; failed: number },
+  counter?: (out: string) => Counts,
 ): Promise<SuiteResult> {
   console.log(chalk.bold(`\n=== ${name}`));
   const started = Date.now();
   const run = await command();
   const out = `${run.stdout}\n${run.stderr}`;
   const ok = run.exitCode === 0;
-  const counts = counter ? counter(out) : { passed: ok ? 1 : 0, failed: ok ? 0 : 1 };
+  const counts = counter ? counter(out) : { passed: ok ? 1 : 0, failed: ok ? 0 : 1, failures: [] };
   // A suite that exits non-zero but printed no failure count still counts as one failure.
   if (!ok && counts.failed === 0) counts.failed = 1;
   return { name, ...counts, ok, seconds: (Date.now() - started) / 1000 };
@@ -115,6 +132,7 @@ for (const r of results) {
   console.log(
     `${mark} ${r.name.padEnd(14)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`,
   );
+  for (const title of r.failures.slice(0, 10)) console.log(`       ✘ ${title.slice(0, 300)}`);
 }
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);

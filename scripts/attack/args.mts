@@ -1,6 +1,7 @@
 // The attack generator's command line: parsed and checked here, so every mistake gets a clear message
 // naming the option before anything is sent.
 import { minimist } from 'zx';
+import { repeatedOptions } from '../lib/options.mts';
 
 export type Target = 'kafka' | 'http' | 'both';
 
@@ -137,6 +138,9 @@ export function parseArgs(
   if (unknown.length)
     throw new UsageError(`unknown option(s): ${unknown.map((k) => `--${k}`).join(', ')}\n\n${usage}`);
   if (a._.length) throw new UsageError(`unexpected argument(s): ${a._.join(' ')}`);
+  const repeated = repeatedOptions(a);
+  if (repeated.length)
+    throw new UsageError(`given more than once: ${repeated.map((k) => `--${k}`).join(', ')}`);
 
   const target = (a.target ?? 'kafka') as Target;
   if (!['kafka', 'http', 'both'].includes(target)) {

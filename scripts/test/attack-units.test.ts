@@ -33,6 +33,7 @@ test('bad options get a message naming the option', (t) => {
     [['--count', '10', '--url', 'not a url'], /--url must be an http/],
     [['--count', '10', '--until-alert', 'bad name!'], /--until-alert must be an alert name/],
     [['--count', '10', '--frobnicate'], /unknown option\(s\): --frobnicate/],
+    [['--count', '10', '--shape', 'ramp', '--shape', 'spike'], /given more than once: --shape/],
   ];
   for (const [argv, message] of bad)
     t.throws(() => parseArgs(argv, {}), { instanceOf: UsageError, message }, argv.join(' '));

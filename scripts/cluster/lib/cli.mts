@@ -1,6 +1,7 @@
 // Options shared by bootstrap, teardown and deploy, parsed strictly: an unknown flag or a bad value is a
 // clear error and exit code 2, never a guess.
 import { chalk, minimist } from 'zx';
+import { repeatedOptions } from '../../lib/options.mts';
 import type { Context, WaitMode } from './components.mts';
 import { Kubectl } from './kubectl.mts';
 import { parseMirror } from './upstream.mts';
@@ -36,6 +37,9 @@ export function parseOptions(args: string[], allowed: string[], usage: string): 
       return true;
     },
   });
+  const repeated = repeatedOptions(parsed);
+  if (repeated.length)
+    throw new UsageError(`given more than once: ${repeated.map((k) => `--${k}`).join(', ')}\n${usage}`);
   const wait = String(parsed.wait ?? 'all') as WaitMode;
   if (!['all', 'workloads', 'none'].includes(wait))
     throw new UsageError(`--wait must be all, workloads or none, not "${wait}"`);

@@ -59,6 +59,7 @@ test('an unknown option, a stray argument or a bad value is a UsageError naming 
     [['--timeout', '1e3'], /--timeout must be a whole number of seconds, not "1e3"/],
     [['--timeout', '1.5'], /--timeout must be a whole number of seconds/],
     [['--scaling', 'memory'], /--scaling must be cpu or requests/],
+    [['--kubeconfig', 'a', '--kubeconfig', 'b'], /given more than once: --kubeconfig/],
     [['--mirror', '/no/such/mirror/dir'], /--mirror \/no\/such\/mirror\/dir: no such directory/],
   ];
   for (const [args, message] of cases) {
