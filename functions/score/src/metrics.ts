@@ -8,6 +8,27 @@ export type Outcome = 'ok' | 'invalid' | 'rejected' | 'not_ready' | 'error';
 
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+// Card fields the scorer does not need to serve, so card.ts does not type them: read them defensively.
+type CardFacts = { created_at?: unknown; baseline?: { fraud_rate_at_threshold?: unknown } };
+
+/** baseline.fraud_rate_at_threshold when it is a fraction in [0, 1]. */
+export function baselineFraudRate(card: ModelCard): number | undefined {
+  const rate = (card as CardFacts).baseline?.fraud_rate_at_threshold;
+  return typeof rate === 'number' && rate >= 0 && rate <= 1 ? rate : undefined;
+}
+
+// RFC 3339 with an explicit zone, as the trainer writes it (2026-11-28T04:40:43Z): a zoneless time would be
+// read in the container's local zone.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** created_at in Unix seconds, when it is an RFC 3339 date-time. */
+export function trainedAtSeconds(card: ModelCard): number | undefined {
+  const createdAt = (card as CardFacts).created_at;
+  if (typeof createdAt !== 'string' || !RFC3339.test(createdAt)) return undefined;
+  const ms = Date.parse(createdAt);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
+}
+
 export class ScorerMetrics {
   readonly registry = client.register;
   readonly requests = new client.Counter({
@@ -54,6 +75,17 @@ export class ScorerMetrics {
     help: 'The model being served (value always 1).',
     labelNames: ['name', 'version', 'sha256'] as const,
   });
+  // Facts of the served model's card, labelled like fraud_scorer_model_info so alerts can name the model.
+  readonly modelBaselineFraudRate = new client.Gauge({
+    name: 'fraud_scorer_model_baseline_fraud_rate',
+    help: "The model card's baseline.fraud_rate_at_threshold: share of holdout rows scored as fraud.",
+    labelNames: ['name', 'version'] as const,
+  });
+  readonly modelTrainedTimestamp = new client.Gauge({
+    name: 'fraud_scorer_model_trained_timestamp_seconds',
+    help: "The model card's created_at (when the model was trained), in Unix seconds.",
+    labelNames: ['name', 'version'] as const,
+  });
   readonly ready = new client.Gauge({
     name: 'fraud_scorer_ready',
     help: '1 once the configured model is loaded and warmed, else 0.',
@@ -88,6 +120,14 @@ export class ScorerMetrics {
     this.modelInfo.reset();
     this.modelInfo.set({ name: card.name, version: card.version, sha256 }, 1);
     this.threshold.set(threshold);
+    // A card without these facts exports no series: the alerts treat "absent" as "unknown", never as 0.
+    this.modelBaselineFraudRate.reset();
+    this.modelTrainedTimestamp.reset();
+    const model = { name: card.name, version: card.version };
+    const baselineRate = baselineFraudRate(card);
+    if (baselineRate !== undefined) this.modelBaselineFraudRate.set(model, baselineRate);
+    const trainedAt = trainedAtSeconds(card);
+    if (trainedAt !== undefined) this.modelTrainedTimestamp.set(model, trainedAt);
     const buckets = card.baseline?.score_buckets?.length
       ? card.baseline.score_buckets
       : [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1];
