@@ -33,13 +33,24 @@ export function modelDashboard() {
       ]),
     )
     .withPanel(
-      q.stat('Model age (since last successful training)', 's', [
-        target(
-          `time() - max(fraud_retrain_last_training_success_timestamp_seconds{${ns}} > 0)`,
-          'age',
-          'retrain-hook',
-        ),
-      ]),
+      q.stat(
+        'Model age',
+        's',
+        [
+          // The served model's card (as FraudModelStale reads it), and the hook's last reported training.
+          target(
+            `time() - max by (name, version) (fraud_scorer_model_trained_timestamp_seconds{${ns}})`,
+            'served {{name}} v{{version}} trained',
+            'scorer',
+          ),
+          target(
+            `time() - max(fraud_retrain_last_training_success_timestamp_seconds{${ns}} > 0)`,
+            'last successful training',
+            'retrain-hook',
+          ),
+        ],
+        'Since the served model was trained (its card) and since the last successful training run. Alert: 2 days.',
+      ),
     )
     .withPanel(
       q.stat('Drift (KS distance, 1h)', 'none', [
@@ -64,7 +75,12 @@ export function modelDashboard() {
           'fraud share',
           'scorer',
         ),
-        target('vector(0.1)', 'spike alert (10%)', 'constant'),
+        target(
+          'max(fraud:scorer_fraud_rate_spike:threshold{namespace=~"$namespace"})',
+          'spike alert line',
+          'scorer',
+        ),
+        target(`max(fraud_scorer_model_baseline_fraud_rate{${ns}})`, 'model baseline (card)', 'scorer'),
       ]),
     )
 
