@@ -46,7 +46,7 @@ export const suiteNeeds: Record<string, Component[]> = {
   monitoring: ['prometheus', 'kafka'],
   scripts: ['kafka', 'prometheus'],
   'local-dispatcher': ['kafka'],
-  cluster: ['kube'],
+  cluster: ['kube', 'python'],
 };
 
 /** What `npm test` with no filter needs: every suite, the cluster test included. */

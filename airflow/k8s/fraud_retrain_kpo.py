@@ -5,8 +5,8 @@ GPU node pool). The pod runs the DAG's own step functions (airflow/dags/retrain_
 `python -c`, so there is one implementation of the steps; the training image must have airflow/ and
 airflow/dags/ on PYTHONPATH and the training requirements installed (it does not need Airflow itself).
 To use it, point git-sync's subPath at a folder holding this file, or copy it into the DAG folder.
-Needs apache-airflow-providers-cncf-kubernetes in the Airflow image (not in the local venv: this file
-is not imported by the local tests).
+Needs apache-airflow-providers-cncf-kubernetes in the Airflow image (the local venv has it: pytest parses
+this DAG, and the cluster test submits the Pod it renders to a real apiserver, see render_training_pod.py).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import { cacheDir } from '@fraud/testkit/paths';
 import { chalk } from 'zx';
 import { repoRoot } from '../lib/repo.mts';
 import { bootstrap } from './bootstrap.mts';
+import { airflowManifests } from './lib/components.mts';
 import { type CommandError, Kubectl } from './lib/kubectl.mts';
 import { objectsOf, renderKustomization } from './lib/manifests.mts';
 import { standInCrdYaml, standIns } from './lib/stand-in-crds.mts';
@@ -179,6 +180,25 @@ try {
     const namespaces = await kubectl.run(['get', 'namespaces', '-o', 'name']);
     expect(!namespaces.includes('knative-serving'), 'a dry run created namespace knative-serving');
   });
+  await check("a user's own Secrets are created first, as knative/README.md says", async () => {
+    // Values that cannot be generated (a database URL, git credentials); placeholders that point nowhere.
+    await kubectl.apply('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: airflow\n');
+    for (const [name, literals] of [
+      ['airflow-metadata-db', ['connection=postgresql://airflow@postgres.invalid:5432/airflow']],
+      ['airflow-git-credentials', ['GIT_SYNC_USERNAME=reader', 'GIT_SYNC_PASSWORD=not-a-real-token']],
+    ] as const) {
+      await kubectl.run([
+        'create',
+        'secret',
+        'generic',
+        name,
+        '-n',
+        'airflow',
+        ...literals.map((l) => `--from-literal=${l}`),
+      ]);
+    }
+    return 'airflow/airflow-metadata-db, airflow/airflow-git-credentials';
+  });
   const bootstrapped = await check(
     'bootstrap --mirror installs every mirrored component and waits for it',
     async () => {
@@ -216,6 +236,8 @@ try {
         ['mlflow', 'mlflow-postgres', ['password']],
         ['mlflow', 'mlflow-webhooks', ['encryption-key']],
         ['fraud', 'retrain-hook', ['airflow-hmac-secret', 'mlflow-webhook-secret']],
+        ['airflow', 'airflow-fernet-key', ['fernet-key']],
+        ['airflow', 'retrain-hook-hmac', ['secret']],
       ] as const) {
         const data = JSON.parse(
           await kubectl.run(['get', 'secret', name, '-n', ns, '-o', 'jsonpath={.data}']),
@@ -226,6 +248,14 @@ try {
             `${ns}/${name} lacks a value for ${key}`,
           );
       }
+      // The DAG signs with the key the hook verifies: the same value in both namespaces.
+      const read = (ns: string, name: string, key: string) =>
+        kubectl.run(['get', 'secret', name, '-n', ns, '-o', `jsonpath={.data.${key}}`]);
+      expect(
+        (await read('airflow', 'retrain-hook-hmac', 'secret')) ===
+          (await read('fraud', 'retrain-hook', 'airflow-hmac-secret')),
+        'airflow/retrain-hook-hmac differs from the key the retrain-hook verifies',
+      );
       return secretVersions.trim();
     });
     await check('bootstrap is idempotent: a second run succeeds and keeps the Secrets', async () => {
@@ -253,15 +283,11 @@ try {
       source: folder,
       yaml: () => renderKustomization(kubectl, folder, { 'registry.invalid/fraud/score': images.score }),
     })),
-    {
-      // airflow/helm/values.yaml is Helm input (the chart is not obtainable here); this is its one manifest.
-      source: 'airflow/helm/pvc.yaml',
-      yaml: async () => {
-        // Its namespace comes from the Helm install (skipped here): create it, or even the dry-run fails.
-        await kubectl.apply('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: airflow\n');
-        return readFileSync(path.join(repoRoot, 'airflow', 'helm', 'pvc.yaml'), 'utf8');
-      },
-    },
+    // airflow/helm/values.yaml is Helm input (the chart is not obtainable here); these are plain manifests.
+    ...airflowManifests.map((file) => ({
+      source: file,
+      yaml: async () => readFileSync(path.join(repoRoot, file), 'utf8'),
+    })),
     ...['monitoring/rules', 'monitoring/dashboards/generated'].flatMap((folder) =>
       readdirSync(path.join(repoRoot, folder))
         .filter((f) => /\.ya?ml$/.test(f))
@@ -459,6 +485,84 @@ try {
     },
   );
 
+  if (bootstrapped) {
+    await check(
+      'the KubernetesPodOperator training Pod (airflow/k8s) passes PodSecurity "restricted" and mounts what the bootstrap made',
+      async () => {
+        // The Airflow provider renders the Pod itself (airflow/k8s/render_training_pod.py), talking to this apiserver.
+        const { stdout } = await run(
+          path.join(repoRoot, '.venv', 'bin', 'python'),
+          [path.join(repoRoot, 'airflow', 'k8s', 'render_training_pod.py')],
+          {
+            env: {
+              ...process.env,
+              KUBECONFIG: cp.kubeconfig,
+              AIRFLOW_HOME: path.join(work, 'airflow-home'),
+              FRAUD_TRAINING_NAMESPACE: 'airflow',
+            },
+            maxBuffer: 16 * 1024 * 1024,
+          },
+        );
+        const pod = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as {
+          metadata: { name: string; namespace: string };
+          spec: {
+            volumes?: { persistentVolumeClaim?: { claimName: string } }[];
+            containers: {
+              env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+            }[];
+          };
+        };
+        expect(pod.metadata.namespace === 'airflow', `rendered into ${pod.metadata.namespace}, not airflow`);
+        const claim = pod.spec.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim
+          ?.claimName;
+        expect(Boolean(claim), 'the training Pod mounts no volume claim');
+        await kubectl.run(['get', 'pvc', claim as string, '-n', 'airflow']);
+        const secretRefs = pod.spec.containers.flatMap((c) =>
+          (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : [])),
+        );
+        expect(secretRefs.length > 0, 'the training Pod reads no Secret (the hook key must come from one)');
+        for (const ref of secretRefs) {
+          const value = await kubectl.run([
+            'get',
+            'secret',
+            ref.name,
+            '-n',
+            'airflow',
+            '-o',
+            `jsonpath={.data.${ref.key}}`,
+          ]);
+          expect(value !== '', `Secret airflow/${ref.name} has no key ${ref.key}`);
+        }
+        await kubectl.apply(JSON.stringify(pod), { dryRun: true });
+        // PodSecurity "restricted", judged by the apiserver in a namespace that enforces it.
+        const strict = 'training-podsecurity-check';
+        await kubectl.apply(
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: strict,
+              labels: {
+                'pod-security.kubernetes.io/enforce': 'restricted',
+                'pod-security.kubernetes.io/enforce-version': 'latest',
+              },
+            },
+          }),
+        );
+        await kubectl.apply(
+          readFileSync(path.join(repoRoot, 'airflow', 'k8s', 'training-serviceaccount.yaml'), 'utf8').replace(
+            'namespace: airflow',
+            `namespace: ${strict}`,
+          ),
+        );
+        await kubectl.apply(JSON.stringify({ ...pod, metadata: { ...pod.metadata, namespace: strict } }), {
+          dryRun: true,
+        });
+        return `${pod.metadata.name}: claim ${claim}, Secrets ${secretRefs.map((r) => `${r.name}/${r.key}`).join(', ')}; admitted under "restricted"`;
+      },
+    );
+  }
+
   await check('the apiserver rejects a Knative Service that breaks the Serving CRD schema', async () => {
     const broken = JSON.stringify({
       apiVersion: 'serving.knative.dev/v1',
@@ -536,6 +640,8 @@ try {
         'KafkaSource still there',
       );
       expect(await gone('deployment', 'mlflow', 'mlflow'), 'deployment mlflow still there');
+      expect(await gone('secret', 'retrain-hook-hmac', 'airflow'), 'airflow/retrain-hook-hmac still there');
+      expect(await gone('serviceaccount', 'fraud-training', 'airflow'), 'airflow/fraud-training still there');
       expect(await gone('crd', 'services.serving.knative.dev'), 'Knative Serving CRDs still there');
       expect(
         await gone('crd', 'prometheusrules.monitoring.coreos.com'),

@@ -446,11 +446,9 @@ export const components: Component[] = [
     uninstall: (ctx) => removeProject(ctx, 'mlflow'),
   },
   {
-    name: 'airflow',
-    what: 'Apache Airflow (Helm) with airflow/helm values',
+    name: 'airflow-config',
+    what: "Airflow's namespace and keys, the retrain-hook HMAC key the DAG signs with, the training volume",
     async install(ctx) {
-      const values = path.join(repoRoot, 'airflow', 'helm', 'values.yaml');
-      if (!existsSync(values)) throw new Error(`${values} is missing (the retraining part provides it)`);
       await applyAndWait(ctx, namespaceYaml('airflow'), 'namespace airflow');
       // Keys the chart needs that can be random; the database URL and git credentials are the user's.
       await ensureSecret(ctx, 'airflow', 'airflow-fernet-key', { 'fernet-key': fernetKey });
@@ -485,11 +483,32 @@ export const components: Component[] = [
         ]);
         await createSecret(ctx, 'airflow', 'retrain-hook-hmac', { secret: key });
       }
-      await applyAndWait(
-        ctx,
-        readFileSync(path.join(repoRoot, 'airflow', 'helm', 'pvc.yaml'), 'utf8'),
-        'airflow/helm/pvc.yaml',
-      );
+      for (const file of airflowManifests) {
+        await applyAndWait(ctx, readFileSync(path.join(repoRoot, file), 'utf8'), file);
+      }
+    },
+    async uninstall(ctx) {
+      // The namespace, the chart's keys and your Secrets stay: a reinstall must read the same metadata database.
+      ctx.log(`delete ${airflowManifests.join(', ')} and secret airflow/retrain-hook-hmac`);
+      if (ctx.dryRun) return;
+      for (const file of airflowManifests) {
+        await ctx.kubectl.run([
+          'delete',
+          '--ignore-not-found',
+          '--wait=false',
+          '-f',
+          path.join(repoRoot, file),
+        ]);
+      }
+      await ctx.kubectl.run(['delete', 'secret', 'retrain-hook-hmac', '-n', 'airflow', '--ignore-not-found']);
+    },
+  },
+  {
+    name: 'airflow',
+    what: 'Apache Airflow (Helm) with airflow/helm values',
+    async install(ctx) {
+      const values = path.join(repoRoot, 'airflow', 'helm', 'values.yaml');
+      if (!existsSync(values)) throw new Error(`${values} is missing (the retraining part provides it)`);
       const chart = upstreamCharts(ctx.versions).airflow as UpstreamChart;
       await helmRelease(ctx, chart, 'airflow', 'airflow', values);
     },
@@ -506,6 +525,9 @@ export const components: Component[] = [
     uninstall: (ctx) => removeProject(ctx, `knative/overlays/${ctx.scaling}`),
   },
 ];
+
+/** What Airflow's pipeline needs besides the chart: the training work volume and the training Pod's identity. */
+export const airflowManifests = ['airflow/helm/pvc.yaml', 'airflow/k8s/training-serviceaccount.yaml'];
 
 const namespaceYaml = (name: string) =>
   JSON.stringify({
