@@ -12,10 +12,13 @@ import type { HookMetrics } from './metrics.ts';
 import { UnavailableError } from './retry.ts';
 import { type Outcome, type RolloutManager, VersionNotFoundError } from './rollout.ts';
 import { type Verdict, verifyAirflow, verifyMlflow } from './signatures.ts';
+import type { TrainingHistory } from './training-history.ts';
 
 export interface AppOptions {
   rollout: RolloutManager;
   metrics: HookMetrics;
+  /** Where a reported training failure is kept across restarts. */
+  history: TrainingHistory;
   modelName: string;
   airflowSecret: string;
   /** Without it the MLflow webhook endpoint answers 404: webhooks are optional. */
@@ -109,7 +112,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
     o.metrics.events.inc({ endpoint: 'airflow', type: event.type });
     return once(`airflow:${event.event_id}`, reply, async () => {
       if (event.type === 'training.failed') {
-        o.metrics.lastTrainingFailure.setToCurrentTime();
+        const run = [event.dag_id, event.dag_run_id, event.task_id].filter(Boolean).join('/');
+        void o.history.recordFailure(Date.now() / 1000, run);
         request.log.warn({ event }, 'Airflow reports a failed training run');
         return reply.code(202).send({ recorded: 'training.failed', event_id: event.event_id });
       }

@@ -8,10 +8,12 @@ import { MlflowRegistry } from './mlflow.ts';
 import { loadPolicy } from './policy.ts';
 import { PrometheusClient } from './prometheus.ts';
 import { RolloutManager } from './rollout.ts';
+import { TrainingHistory } from './training-history.ts';
 
 export interface Hook {
   app: FastifyInstance;
   rollout: RolloutManager;
+  history: TrainingHistory;
   /** Listens, then recovers any interrupted rollout in the background. Returns the bound URL. */
   start(): Promise<string>;
   stop(): Promise<void>;
@@ -30,8 +32,16 @@ export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
     warn: (obj: object, msg?: string) => app?.log.warn(obj, msg),
     error: (obj: object, msg?: string) => app?.log.error(obj, msg),
   };
+  const registry = new MlflowRegistry(config.mlflowTrackingUri);
+  const history = new TrainingHistory({
+    registry,
+    modelName: config.modelName,
+    metrics,
+    log,
+    retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+  });
   const rollout = new RolloutManager({
-    registry: new MlflowRegistry(config.mlflowTrackingUri),
+    registry,
     service: new ScoreServiceClient(kc, config.namespace, config.serviceName),
     prometheus: config.prometheusUrl ? new PrometheusClient(config.prometheusUrl) : undefined,
     policy,
@@ -50,6 +60,7 @@ export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
   const built = buildApp({
     rollout,
     metrics,
+    history,
     modelName: config.modelName,
     airflowSecret: config.airflowSecret,
     mlflowSecret: config.mlflowSecret,
@@ -60,14 +71,20 @@ export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
   return {
     app: built,
     rollout,
+    history,
     async start() {
       const url = await built.listen({ port: config.port, host: config.host });
       void rollout
         .recover()
         .catch((error) => built.log.error({ err: (error as Error).message }, 'recovery stopped'));
+      // Not awaited: readiness never waits for MLflow; the gauges stay 0 until it answers.
+      void history
+        .restore()
+        .catch((error) => built.log.warn({ err: (error as Error).message }, 'training history not restored'));
       return url;
     },
     async stop() {
+      history.close();
       await rollout.close();
       await built.close();
     },

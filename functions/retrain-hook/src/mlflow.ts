@@ -6,6 +6,8 @@ export interface ModelVersion {
   runId: string | undefined;
   tags: Record<string, string>;
   aliases: string[];
+  /** When the version was registered (Unix ms), if MLflow said. */
+  createdAtMs: number | undefined;
 }
 
 /** MLflow answered, and the answer is a client error (unknown version, bad argument). Not retried. */
@@ -26,14 +28,23 @@ interface RawVersion {
   run_id?: string;
   tags?: { key: string; value: string }[];
   aliases?: string[];
+  creation_timestamp?: number | string;
 }
+
+const tagsOf = (tags: { key: string; value: string }[] | undefined) =>
+  Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
+
+// int64 fields may arrive as JSON numbers or as decimal strings (protobuf JSON): accept both.
+const millis = (value: number | string | undefined) =>
+  value !== undefined && value !== '' && Number.isFinite(Number(value)) ? Number(value) : undefined;
 
 const toVersion = (raw: RawVersion): ModelVersion => ({
   name: raw.name,
   version: String(raw.version),
   runId: raw.run_id || undefined,
-  tags: Object.fromEntries((raw.tags ?? []).map((t) => [t.key, t.value])),
+  tags: tagsOf(raw.tags),
   aliases: raw.aliases ?? [],
+  createdAtMs: millis(raw.creation_timestamp),
 });
 
 /** The few registry calls the hook needs, over MLflow's REST API (no Python, no SDK). */
@@ -139,6 +150,44 @@ export class MlflowRegistry {
   async setTags(name: string, version: string, tags: Record<string, string>): Promise<void> {
     for (const [key, value] of Object.entries(tags)) {
       await this.call('POST', 'model-versions/set-tag', { name, version, key, value });
+    }
+  }
+
+  /** Tags of the registered model itself, or undefined when the model is not registered yet. */
+  async getModelTags(name: string): Promise<Record<string, string> | undefined> {
+    try {
+      const body = await this.call<{ registered_model: { tags?: { key: string; value: string }[] } }>(
+        'GET',
+        'registered-models/get',
+        { name },
+      );
+      return tagsOf(body.registered_model.tags);
+    } catch (error) {
+      if (error instanceof MlflowRequestError && error.code === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      throw error;
+    }
+  }
+
+  /** Sets tags on the registered model, registering the (empty) model first if nothing created it yet. */
+  async setModelTags(name: string, tags: Record<string, string>): Promise<void> {
+    for (const [key, value] of Object.entries(tags)) {
+      try {
+        await this.call('POST', 'registered-models/set-tag', { name, key, value });
+      } catch (error) {
+        if (!(error instanceof MlflowRequestError && error.code === 'RESOURCE_DOES_NOT_EXIST')) throw error;
+        await this.createModel(name);
+        await this.call('POST', 'registered-models/set-tag', { name, key, value });
+      }
+    }
+  }
+
+  /** Idempotent: a model that already exists is left as it is. */
+  async createModel(name: string): Promise<void> {
+    try {
+      await this.call('POST', 'registered-models/create', { name });
+    } catch (error) {
+      if (error instanceof MlflowRequestError && error.code === 'RESOURCE_ALREADY_EXISTS') return;
+      throw error;
     }
   }
 
