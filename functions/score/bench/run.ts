@@ -282,7 +282,7 @@ const paced = await pacedLoad({ ...pacedRun, seconds });
 // from the time the load generator and the OS scheduler add on a busy machine.
 const serverP99 = quantileUpperBound(diffBuckets(await durationBuckets(scorer), bucketsBefore), 0.99);
 console.log(
-  `${`scorer /score paced at ${halfRate}/s`.padEnd(34)} ${paced.rps.toFixed(0).padStart(7)} req/s  p50 ${paced.p50.toFixed(2)} ms  p99 ${paced.p99.toFixed(2)} ms  max ${paced.max.toFixed(1)} ms  non-2xx ${paced.non2xx}  errors ${paced.errors}  behind ${paced.behind}`,
+  `${`scorer /score paced at ${halfRate}/s`.padEnd(34)} ${paced.rps.toFixed(0).padStart(7)} req/s  p50 ${paced.p50.toFixed(2)} ms  p99 ${paced.p99.toFixed(2)} ms  max ${paced.max.toFixed(1)} ms  non-2xx ${paced.non2xx}  errors ${paced.errors}  behind ${paced.behind}  client stall ${paced.clientStallMs.toFixed(1)} ms`,
 );
 // The same rate through autocannon, kept for comparison: its quota makes each second open with a burst.
 const half = await load(scorer, { path: '/score', body: one }, { overallRate: halfRate, connections: 16 });
