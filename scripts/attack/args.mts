@@ -30,6 +30,8 @@ export interface AttackOptions {
   batchSize: number;
   /** Kafka producers, each in its own worker thread when more than 1. */
   producers: number;
+  /** Kafka record encoding and partitioning: the lean drop-ins in this folder, or kafkajs' own. */
+  encoder: 'fast' | 'kafkajs';
 }
 
 export class UsageError extends Error {}
@@ -54,6 +56,7 @@ export const usage = `npm run attack -- [options]   (bounded: --duration or --co
   --report-dir DIR            where the JSON and HTML report go (default reports/)
   --producers N               Kafka producers, each in a worker thread when N > 1 (default 1)
   --batch-size N              most messages per produce call (default 500)
+  --encoder fast|kafkajs      Kafka record encoder and partitioner (default fast: same bytes, less CPU)
   --quiet                     no progress display`;
 
 const known = new Set([
@@ -79,6 +82,7 @@ const known = new Set([
   'quiet',
   'batch-size',
   'producers',
+  'encoder',
   'help',
 ]);
 
@@ -130,6 +134,7 @@ export function parseArgs(
       'alertmanager-url',
       'report-dir',
       'rate',
+      'encoder',
     ],
     boolean: ['quiet', 'help'],
   });
@@ -178,6 +183,10 @@ export function parseArgs(
       throw new UsageError(`--${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
     }
   }
+  const encoder = (a.encoder ?? 'fast') as AttackOptions['encoder'];
+  if (encoder !== 'fast' && encoder !== 'kafkajs') {
+    throw new UsageError(`--encoder must be fast or kafkajs, got ${JSON.stringify(a.encoder)}`);
+  }
   const untilAlert = a['until-alert'];
   if (untilAlert !== undefined && !/^[A-Za-z_:][A-Za-z0-9_:]*$/.test(untilAlert)) {
     throw new UsageError(`--until-alert must be an alert name, got ${JSON.stringify(untilAlert)}`);
@@ -204,5 +213,6 @@ export function parseArgs(
     quiet: Boolean(a.quiet),
     batchSize: a['batch-size'] === undefined ? 500 : positive('batch-size', a['batch-size'], true),
     producers: a.producers === undefined ? 1 : positive('producers', a.producers, true),
+    encoder,
   };
 }

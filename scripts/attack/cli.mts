@@ -73,6 +73,7 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
       lagAtEnd: lag ?? null,
       decisionsSeen: decisions ?? null,
       patterns: payload.counts,
+      encoder: targets.find((t) => t.recordEncoder)?.recordEncoder ?? null,
       lastError: result.lastError ?? null,
     };
     const files = writeReport(options.reportDir, `attack-${stamp}`, {

@@ -2,9 +2,13 @@
 // `--producers N` spreads that work over N threads while the main thread paces, generates and encodes events.
 // Plain JavaScript: worker threads do not inherit the tsx loader on Node 20.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { memoizedDefaultPartitioner } from './kafka-partitioner.mjs';
+import { useRecordEncoder } from './kafka-record.mjs';
 
 const { bootstrap, topic } = workerData;
+// Before the first send: kafkajs loads its record encoder then.
+const recordEncoder = useRecordEncoder(workerData.encoder ?? 'fast');
 const producer = new Kafka({
   clientId: 'attack-generator',
   brokers: [bootstrap],
@@ -12,13 +16,15 @@ const producer = new Kafka({
 }).producer({
   allowAutoTopicCreation: false,
   maxInFlightRequests: 64,
+  createPartitioner:
+    recordEncoder.encoder === 'fast' ? memoizedDefaultPartitioner : Partitioners.DefaultPartitioner,
 });
 try {
   await producer.connect();
   await producer.send({ topic, messages: [] });
-  parentPort.postMessage({ ready: true });
+  parentPort.postMessage({ ready: true, recordEncoder });
 } catch (err) {
-  parentPort.postMessage({ ready: false, error: err.message });
+  parentPort.postMessage({ ready: false, error: err.message, recordEncoder });
 }
 parentPort.on('message', (msg) => {
   if (msg.close) {

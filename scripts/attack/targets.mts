@@ -5,7 +5,9 @@ import { Worker } from 'node:worker_threads';
 import { toHttpBinary } from '@fraud/local-dispatcher/http-binary';
 import { transactionEvent, transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import type { Transaction } from '@fraud/transactions';
-import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Message, Partitioners, type Producer } from 'kafkajs';
+import { memoizedDefaultPartitioner } from './kafka-partitioner.mjs';
+import { type RecordEncoder, useRecordEncoder } from './kafka-record.mjs';
 
 export const SOURCE = '/attack-generator';
 
@@ -23,6 +25,8 @@ export interface Target {
   readonly inFlight: number;
   /** Most events one call may carry. */
   readonly batchSize: number;
+  /** Kafka targets: the record encoder in use (and why, if not the one asked for). */
+  readonly recordEncoder?: { encoder: RecordEncoder; reason?: string };
   connect(): Promise<void>;
   /** Starts sending these events; latency (ms) of each acknowledged call goes to onLatency. */
   send(events: Transaction[]): void;
@@ -64,6 +68,7 @@ abstract class Base {
 
 export class KafkaTarget extends Base implements Target {
   readonly name = 'kafka';
+  readonly recordEncoder: { encoder: RecordEncoder; reason?: string };
   private readonly producer: Producer;
 
   constructor(
@@ -72,16 +77,24 @@ export class KafkaTarget extends Base implements Target {
       topic: string;
       mode: 'binary' | 'structured';
       batchSize: number;
+      encoder: RecordEncoder;
     },
     onLatency: (ms: number, events: number) => void,
   ) {
     super(onLatency);
+    // Before the producer's first send: kafkajs loads its record encoder then.
+    this.recordEncoder = useRecordEncoder(options.encoder);
     const kafka = new Kafka({
       clientId: 'attack-generator',
       brokers: [options.bootstrap],
       logLevel: logLevel.NOTHING,
     });
-    this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 64 });
+    this.producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: 64,
+      createPartitioner:
+        this.recordEncoder.encoder === 'fast' ? memoizedDefaultPartitioner : Partitioners.DefaultPartitioner,
+    });
   }
 
   get batchSize(): number {
@@ -117,6 +130,7 @@ export class KafkaTarget extends Base implements Target {
 /** Kafka through N worker threads, each with its own producer (events are encoded here, records there). */
 export class KafkaWorkersTarget extends Base implements Target {
   readonly name = 'kafka';
+  recordEncoder?: { encoder: RecordEncoder; reason?: string };
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private nextId = 0;
@@ -128,6 +142,7 @@ export class KafkaWorkersTarget extends Base implements Target {
       mode: 'binary' | 'structured';
       batchSize: number;
       producers: number;
+      encoder: RecordEncoder;
     },
     onLatency: (ms: number, events: number) => void,
   ) {
@@ -143,15 +158,26 @@ export class KafkaWorkersTarget extends Base implements Target {
     await Promise.all(
       Array.from({ length: this.options.producers }, async () => {
         const worker = new Worker(url, {
-          workerData: { bootstrap: this.options.bootstrap, topic: this.options.topic },
+          workerData: {
+            bootstrap: this.options.bootstrap,
+            topic: this.options.topic,
+            encoder: this.options.encoder,
+          },
         });
         this.workers.push(worker);
         await new Promise<void>((resolve, reject) => {
           worker.once('error', reject);
-          worker.once('message', (m: { ready: boolean; error?: string }) =>
-            m.ready
-              ? resolve()
-              : reject(new Error(`cannot reach Kafka at ${this.options.bootstrap}: ${m.error}`)),
+          worker.once(
+            'message',
+            (m: {
+              ready: boolean;
+              error?: string;
+              recordEncoder: { encoder: RecordEncoder; reason?: string };
+            }) => {
+              this.recordEncoder = m.recordEncoder;
+              if (m.ready) resolve();
+              else reject(new Error(`cannot reach Kafka at ${this.options.bootstrap}: ${m.error}`));
+            },
           );
         });
         worker.on('message', (m: { id: number; ok: boolean; error?: string }) => {

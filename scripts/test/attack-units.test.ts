@@ -29,6 +29,7 @@ test('bad options get a message naming the option', (t) => {
     [['--count', '10', '--fraud-ratio', '2'], /--fraud-ratio must be within 0..1/],
     [['--count', '10', '--mix', 'legit=abc'], /--mix expects pattern=weight/],
     [['--count', '10', '--mode', 'xml'], /--mode must be binary or structured/],
+    [['--count', '10', '--encoder', 'turbo'], /--encoder must be fast or kafkajs/],
     [['--count', '10', '--bootstrap', 'localhost'], /--bootstrap must be host:port/],
     [['--count', '10', '--url', 'not a url'], /--url must be an http/],
     [['--count', '10', '--until-alert', 'bad name!'], /--until-alert must be an alert name/],
