@@ -1,5 +1,6 @@
 // The attack generator's command line: parsed and checked here, so every mistake gets a clear message
 // naming the option before anything is sent.
+import os from 'node:os';
 import { minimist } from 'zx';
 import { repeatedOptions } from '../lib/options.mts';
 
@@ -36,6 +37,11 @@ export interface AttackOptions {
 
 export class UsageError extends Error {}
 
+/** One producer per core (kafkajs encodes on the thread that sends), at most 8. */
+export function defaultProducers(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
 export const usage = `npm run attack -- [options]   (bounded: --duration or --count is required)
 
   --target kafka|http|both    where to send (default kafka)
@@ -54,7 +60,8 @@ export const usage = `npm run attack -- [options]   (bounded: --duration or --co
   --until-alert NAME          stop as soon as Alertmanager reports NAME firing
   --alertmanager-url URL      (default $ALERTMANAGER_URL or http://127.0.0.1:9193)
   --report-dir DIR            where the JSON and HTML report go (default reports/)
-  --producers N               Kafka producers, each in a worker thread when N > 1 (default 1)
+  --producers N               Kafka producers, each in a worker thread when N > 1 (default: the
+                              machine's available parallelism, at most 8)
   --batch-size N              most messages per produce call (default 500)
   --encoder fast|kafkajs      Kafka record encoder and partitioner (default fast: same bytes, less CPU)
   --quiet                     no progress display`;
@@ -212,7 +219,7 @@ export function parseArgs(
     reportDir: a['report-dir'] ?? 'reports',
     quiet: Boolean(a.quiet),
     batchSize: a['batch-size'] === undefined ? 500 : positive('batch-size', a['batch-size'], true),
-    producers: a.producers === undefined ? 1 : positive('producers', a.producers, true),
+    producers: a.producers === undefined ? defaultProducers() : positive('producers', a.producers, true),
     encoder,
   };
 }

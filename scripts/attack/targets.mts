@@ -127,6 +127,13 @@ export class KafkaTarget extends Base implements Target {
   }
 }
 
+/** A stable worker index for a key (FNV-1a over its UTF-16 code units). */
+export function workerOf(key: string, workers: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % workers;
+}
+
 /** Kafka through N worker threads, each with its own producer (events are encoded here, records there). */
 export class KafkaWorkersTarget extends Base implements Target {
   readonly name = 'kafka';
@@ -192,17 +199,25 @@ export class KafkaWorkersTarget extends Base implements Target {
 
   send(events: Transaction[]): void {
     const time = new Date().toISOString();
-    const messages: Message[] = events.map((tx) =>
-      transactionMessage(tx, { source: SOURCE, mode: this.options.mode, time }),
-    );
-    const id = this.nextId++;
-    const worker = this.workers[id % this.workers.length] as Worker;
+    // Each card always goes through the same worker (one connection), so its events stay in order.
+    const groups: Message[][] = this.workers.map(() => []);
+    for (const tx of events) {
+      const message = transactionMessage(tx, { source: SOURCE, mode: this.options.mode, time });
+      (groups[workerOf(tx.card_id, groups.length)] as Message[]).push(message);
+    }
+    const calls = groups.flatMap((messages, w) => {
+      if (messages.length === 0) return [];
+      const id = this.nextId++;
+      return [
+        new Promise<void>((resolve, reject) => {
+          this.pending.set(id, { resolve, reject });
+          (this.workers[w] as Worker).postMessage({ id, messages });
+        }),
+      ];
+    });
     this.track(
       events.length,
-      new Promise<void>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        worker.postMessage({ id, messages });
-      }),
+      Promise.all(calls).then(() => undefined),
     );
   }
 

@@ -1,11 +1,14 @@
-// The attack generator's Kafka drop-ins give the same bytes and partitions as kafkajs' own code.
+// The attack generator's Kafka drop-ins give the same bytes and partitions as kafkajs' own code, and its
+// producer threads keep each card's events on one connection.
 import { transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import { TransactionSource, withoutLabels } from '@fraud/transactions';
 import test from 'ava';
 import fc from 'fast-check';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { defaultProducers, parseArgs } from '../attack/args.mts';
 import { memoizedDefaultPartitioner } from '../attack/kafka-partitioner.mjs';
 import { encodeRecord, type RecordFields, stockRecord } from '../attack/kafka-record.mjs';
+import { workerOf } from '../attack/targets.mts';
 
 const stock = stockRecord();
 const bytes = fc.oneof(
@@ -96,4 +99,23 @@ test('the memoized partitioner picks the same partition as kafkajs for every key
     memo({ topic: 'a', partitionMetadata: metadata(6), message: { key: 'k', value: 'v', partition: 4 } }),
     4,
   );
+});
+
+test('with several producers each card stays on one worker, and the cards spread over all of them', (t) => {
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 30_000; i++) {
+    const card = `card-${String(i % 10_000).padStart(7, '0')}`;
+    const w = workerOf(card, 3);
+    t.is(w, workerOf(card, 3));
+    counts[w] = (counts[w] as number) + 1;
+  }
+  for (const c of counts) t.true(c > 8000 && c < 12_000, `uneven spread ${counts.join('/')}`);
+  t.is(workerOf('anything', 1), 0);
+});
+
+test('the default producer count follows the machine (one per core, 1..8)', (t) => {
+  const n = parseArgs(['--count', '1'], {}).producers;
+  t.is(n, defaultProducers());
+  t.true(n >= 1 && n <= 8);
+  t.is(parseArgs(['--count', '1', '--producers', '3'], {}).producers, 3);
 });

@@ -99,6 +99,7 @@ for (const [mode, producers] of [
     t.is(summary.sent, 400);
     t.is(summary.acknowledged, 400);
     t.is(summary.errors, 0);
+    t.is(summary.encoder?.encoder, 'fast', `fast record encoder in use (${summary.encoder?.reason})`);
     t.true(summary.seconds >= 0.9, `400 events at 400/s take about a second, took ${summary.seconds}`);
     const { records, total } = await readAll(kafka, `t-${mode}`, 400);
     t.is(total, 400, 'exactly 400 records on the topic');
