@@ -1,100 +1,48 @@
 #!/usr/bin/env -S npx tsx
 // The Kubernetes side of the Airflow end-to-end test (airflow/tests/test_e2e_retrain.py), as one process:
-// a real kube-apiserver with the Knative Serving CRDs and a `score` Service, the test stand-in for the
-// Knative controller (writes status only), scorer-shaped metrics for every routed revision scraped by a
-// real Prometheus, and the retrain-hook itself. MLflow is started by the caller.
+// test/helpers/stack.ts (a real kube-apiserver with the Knative Serving CRDs and a `score` Service, the
+// test stand-in for the Knative controller running a real scorer per revision, synthetic transactions fed
+// to them by status.traffic, a real Prometheus scraping them) and the retrain-hook itself. MLflow is started
+// by the caller; the scorers load the DAG's models from it.
 //
-// env: MLFLOW_TRACKING_URI, AIRFLOW_HMAC_SECRET (required); CANARY_FAIL_VERSIONS=3,5 (their canary serves
-// 30 % errors); OBSERVATION_SECONDS (default 5). Prints one JSON line {hook_url, kubeconfig, namespace,
-// service} when ready; stops everything on SIGTERM/SIGINT or when stdin closes.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { knativeServingCrds, startControlPlane } from '@fraud/testkit/kube';
-import { startPrometheus } from '@fraud/testkit/prometheus';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+// env: MLFLOW_TRACKING_URI, AIRFLOW_HMAC_SECRET (required); CANARY_FAIL_VERSIONS=3,5: those versions'
+// revisions run with a broken decision sink (DECISION_SINK_URL on a closed port, before-reply delivery, no
+// retries), so their real scorer answers every request 503 — a canary whose error rate rises, whatever
+// model the DAG trained; OBSERVATION_SECONDS (default 5). Prints one JSON line {hook_url, kubeconfig,
+// namespace, service} when ready; stops everything on SIGTERM/SIGINT or when stdin closes.
+import { freePort } from '@fraud/testkit/ports';
 import { loadConfig } from '../src/config.ts';
 import { createHook } from '../src/hook.ts';
-import { type KnativeService, versionOfRevision } from '../src/knative.ts';
-import { loadPolicy } from '../src/policy.ts';
-import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot } from '../test/helpers/hook.ts';
-import { startFakeController } from '../test/helpers/knative-controller.ts';
-import { startScorerMetrics } from '../test/helpers/scorer-metrics.ts';
+import { versionOfRevision } from '../src/knative.ts';
+import { kubeConfigFrom } from '../test/helpers/hook.ts';
+import { NS, SERVICE, startRolloutStack, writePolicy } from '../test/helpers/stack.ts';
 
-const NS = 'fraud';
-const SERVICE = 'score';
 const failing = new Set((process.env.CANARY_FAIL_VERSIONS ?? '').split(',').filter(Boolean));
 const log = (message: string) => process.stderr.write(`[e2e-stack] ${message}\n`);
+const mlflowUrl = process.env.MLFLOW_TRACKING_URI;
+if (!mlflowUrl) throw new Error('MLFLOW_TRACKING_URI is required: the scorers and the hook use that MLflow');
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-stack-'));
-const policyFile = path.join(dir, 'gate.json');
-const shipped = loadPolicy(path.join(packageRoot, 'gate.json'));
-writeFileSync(
-  policyFile,
-  JSON.stringify({
-    gate: shipped.gate,
-    canary: {
-      ...shipped.canary,
-      ready_timeout_seconds: 30,
-      observation_seconds: Number(process.env.OBSERVATION_SECONDS ?? 5),
-      poll_seconds: 1,
-    },
-  }),
-);
-
-const traffic = await startScorerMetrics(NS);
-log('starting kube-apiserver and Prometheus');
-const [cp, prometheus] = await Promise.all([
-  knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
-  startPrometheus({
-    scrapeTargets: [{ job: 'score', targets: [traffic.target] }],
-    scrapeInterval: '1s',
-  }),
-]);
-await cp.kubectl(['create', 'namespace', NS]);
-await cp.kubectl(
-  ['apply', '-f', '-'],
-  JSON.stringify({
-    apiVersion: 'serving.knative.dev/v1',
-    kind: 'Service',
-    metadata: { name: SERVICE, namespace: NS },
-    spec: {
-      template: {
-        spec: {
-          containers: [
-            { name: 'user-container', image: `registry.local/fraud/score@sha256:${'0'.repeat(64)}` },
-          ],
-        },
-      },
-    },
-  }),
-);
-const kc = kubeConfigFrom(cp.kubeconfig);
-const controller = startFakeController(kc, NS, SERVICE);
-const api = kc.makeApiClient(CustomObjectsApi);
-// The hook itself runs with its real, least-privilege RBAC (get/patch on Service score only).
-const hookKc = kubeConfigFrom(await hookServiceAccountKubeconfig(cp));
-
-// Requests flow to every revision the status routes to; the failing versions' canaries answer 30 % errors.
-const feeder = setInterval(async () => {
-  try {
-    const service = (await api.getNamespacedCustomObject({
-      group: 'serving.knative.dev',
-      version: 'v1',
-      namespace: NS,
-      plural: 'services',
-      name: SERVICE,
-    })) as KnativeService;
-    for (const target of service.status?.traffic ?? []) {
-      if (!target.revisionName) continue;
-      const version = versionOfRevision(SERVICE, target.revisionName);
-      const bad = version !== undefined && failing.has(version);
-      traffic.set(target.revisionName, { rps: 20, errorRate: bad ? 0.3 : 0, latencyMs: 8 });
-    }
-  } catch {
-    // apiserver stopping
-  }
-}, 200);
+const brokenSink = `http://127.0.0.1:${await freePort()}/`; // nothing listens there
+log('starting kube-apiserver, Prometheus and the first scorer');
+const stack = await startRolloutStack({
+  mlflowUrl,
+  envFor: (revision, env) => {
+    const version = versionOfRevision(SERVICE, revision);
+    if (version === undefined || !failing.has(version)) return env;
+    log(`revision ${revision} runs with a broken decision sink (CANARY_FAIL_VERSIONS)`);
+    return {
+      ...env,
+      DECISION_SINK_URL: brokenSink,
+      DECISION_SINK_DELIVERY: 'before-reply',
+      SINK_MAX_RETRIES: '0',
+    };
+  },
+});
+const policyFile = writePolicy(stack.dir, {
+  ready_timeout_seconds: 60,
+  observation_seconds: Number(process.env.OBSERVATION_SECONDS ?? 5),
+  poll_seconds: 1,
+});
 
 const hook = createHook(
   loadConfig({
@@ -104,28 +52,29 @@ const hook = createHook(
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     SCORE_NAMESPACE: NS,
     SCORE_SERVICE: SERVICE,
-    PROMETHEUS_URL: prometheus.url,
+    PROMETHEUS_URL: stack.prometheus.url,
     POLICY_FILE: policyFile,
     RETRY_BASE_MS: '100',
     RETRY_MAX_MS: '2000',
     STATUS_POLL_MS: '200',
   }),
-  hookKc,
+  // The hook itself runs with its real, least-privilege RBAC (get/patch on Service score only).
+  kubeConfigFrom(stack.hookKubeconfig),
 );
 const hookUrl = await hook.start();
+log(`hook at ${hookUrl}; scorer logs in ${stack.dir}/logs`);
 process.stdout.write(
-  `${JSON.stringify({ hook_url: hookUrl, kubeconfig: cp.kubeconfig, namespace: NS, service: SERVICE })}\n`,
+  `${JSON.stringify({ hook_url: hookUrl, kubeconfig: stack.cp.kubeconfig, namespace: NS, service: SERVICE })}\n`,
 );
 
 let stopping = false;
 async function stop() {
   if (stopping) return;
   stopping = true;
-  clearInterval(feeder);
+  const answers = [...stack.feeder.answers].map(([r, byStatus]) => [r, Object.fromEntries(byStatus)]);
+  log(`feeder answers by revision and status: ${JSON.stringify(answers)}`);
   await hook.stop();
-  await controller.stop();
-  await traffic.stop();
-  await Promise.all([cp.stop(), prometheus.stop()]);
+  await stack.stop();
   process.exit(0);
 }
 process.once('SIGTERM', stop);

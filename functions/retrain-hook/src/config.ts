@@ -26,13 +26,23 @@ export interface Config {
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-// The scorer's own metrics, with the `namespace` and `revision` labels monitoring/podmonitors.yaml adds from
-// the Knative pod labels. Errors: 5xx answers (outcome error, or not_ready when the model failed to load).
-const SCORER = 'namespace="{{namespace}}",revision="{{revision}}"';
+// The scorer's own metrics, with the `namespace`, `service` and `revision` labels monitoring/podmonitors.yaml
+// adds from the Knative pod labels.
+const CANARY = 'namespace="{{namespace}}",revision="{{revision}}"';
+// The other revisions of the Service (the champion during a canary): they get the same traffic stream.
+const PEERS = 'namespace="{{namespace}}",service="{{service}}",revision!="{{revision}}"';
+const requestRate = (selector: string) => `sum(rate(fraud_scorer_requests_total{${selector}}[1m]))`;
+// A failed request is one the service failed (5xx: error, not_ready; 429: rejected — the SLO's "bad"), plus
+// the canary's 4xx (invalid) in excess of the champion's share on the same traffic: a canary that rejects
+// what the champion accepts (e.g. a model trained on other features) is broken, while bad input that both
+// reject is not the canary's fault. Empty (no canary traffic) or NaN reads as "no data".
+const canaryFailed = `(${requestRate(`${CANARY},outcome=~"error|not_ready|rejected"`)} or vector(0))`;
+const canaryInvalid = `(${requestRate(`${CANARY},outcome="invalid"`)} or vector(0))`;
+const peersInvalidShare = `((${requestRate(`${PEERS},outcome="invalid"`)} or vector(0)) / (${requestRate(PEERS)} > 0) or vector(0))`;
 export const DEFAULT_QUERIES: CanaryQueries = {
-  errorRate: `sum(rate(fraud_scorer_requests_total{${SCORER},outcome=~"error|not_ready"}[1m])) / sum(rate(fraud_scorer_requests_total{${SCORER}}[1m]))`,
-  latencyP95Ms: `1000 * histogram_quantile(0.95, sum by (le) (rate(fraud_scorer_request_duration_seconds_bucket{${SCORER},outcome="ok"}[1m])))`,
-  requests: `sum(increase(fraud_scorer_requests_total{${SCORER}}[1m]))`,
+  errorRate: `${canaryFailed} / ${requestRate(CANARY)} + clamp_min(${canaryInvalid} / ${requestRate(CANARY)} - ${peersInvalidShare}, 0)`,
+  latencyP95Ms: `1000 * histogram_quantile(0.95, sum by (le) (rate(fraud_scorer_request_duration_seconds_bucket{${CANARY},outcome="ok"}[1m])))`,
+  requests: `sum(increase(fraud_scorer_requests_total{${CANARY}}[1m]))`,
 };
 
 export class ConfigError extends Error {}

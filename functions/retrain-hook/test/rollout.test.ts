@@ -1,45 +1,32 @@
 // The whole hook against real services: MLflow 3 (SQLite), a real kube-apiserver with the Knative Serving
-// CRDs, and a real Prometheus scraping scorer-shaped metrics this test controls. The Knative controller
-// is the one thing played by the test (helpers/knative-controller.ts), since nothing here runs containers.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// CRDs, real scorer processes (functions/score) serving each revision's model from MLflow, real synthetic
+// transactions sent to them by status.traffic, and a real Prometheus scraping the scorers with the cluster's
+// labels. Only the Knative controller is played by the test (helpers/knative-controller.ts: it starts the
+// scorers and writes status), since nothing here runs containers. Start-up: helpers/stack.ts.
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ControlPlane, knativeServingCrds, startControlPlane } from '@fraud/testkit/kube';
 import { type RunningMlflow, startMlflow } from '@fraud/testkit/mlflow';
-import { type RunningPrometheus, startPrometheus } from '@fraud/testkit/prometheus';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import anyTest, { type TestFn } from 'ava';
 import type { Hook } from '../src/hook.ts';
-import type { KnativeService } from '../src/knative.ts';
-import { hookServiceAccountKubeconfig, kubeConfigFrom, packageRoot, testHook } from './helpers/hook.ts';
-import { type FakeController, startFakeController } from './helpers/knative-controller.ts';
+import { kubeConfigFrom, testHook } from './helpers/hook.ts';
+import { damagedModel, goodModel, otherFeaturesModel } from './helpers/model-artifacts.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
-import { startScorerMetrics } from './helpers/scorer-metrics.ts';
 import { airflowRequest, MLFLOW_SECRET, registered } from './helpers/signed.ts';
+import { NS, type RolloutStack, SERVICE, startRolloutStack, writePolicy } from './helpers/stack.ts';
 
 const test = anyTest as TestFn;
-const NS = 'fraud';
-const SERVICE = 'score';
 
 let mlflow: RunningMlflow;
-let cp: ControlPlane;
-let prometheus: RunningPrometheus;
-let controller: FakeController;
-let traffic: Awaited<ReturnType<typeof startScorerMetrics>>;
+let stack: RolloutStack;
 let hook: Hook;
 let hookUrl: string;
 let policyFile: string;
 let hookKubeconfig: string;
-const services = () => kubeConfigFrom(cp.kubeconfig).makeApiClient(CustomObjectsApi);
-
-const getService = async () =>
-  (await services().getNamespacedCustomObject({
-    group: 'serving.knative.dev',
-    version: 'v1',
-    namespace: NS,
-    plural: 'services',
-    name: SERVICE,
-  })) as KnativeService;
+const getService = () => stack.getService();
+/** A version with the bundled model's files, which the traffic fits. */
+const register = (metrics = goodMetrics()) =>
+  registerVersion(mlflow.url, metrics, 'fraud-detector', goodModel());
 
 async function until<T>(
   what: string,
@@ -57,7 +44,7 @@ async function until<T>(
 
 const hookEnv = () => ({
   MLFLOW_TRACKING_URI: mlflow.url,
-  PROMETHEUS_URL: prometheus.url,
+  PROMETHEUS_URL: stack.prometheus.url,
   POLICY_FILE: policyFile,
   SCORE_SERVICE: SERVICE,
 });
@@ -85,74 +72,43 @@ async function assertAliasesServed(t: { true: (v: boolean, m?: string) => void }
   }
 }
 
+/** Answers the feeder got from a revision's real scorer, by HTTP status. */
+const answersOf = (revision: string) => Object.fromEntries(stack.feeder.answers.get(revision) ?? []);
+
 test.before(async (t) => {
-  t.timeout(15 * 60_000, 'starting MLflow, kube-apiserver and Prometheus');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'retrain-hook-test-'));
-  policyFile = path.join(dir, 'gate.json');
-  const shipped = (await import(path.join(packageRoot, 'gate.json'), { with: { type: 'json' } })).default;
-  writeFileSync(
-    policyFile,
-    JSON.stringify({
-      gate: shipped.gate,
-      canary: {
-        traffic_percent: 10,
-        ready_timeout_seconds: 20,
-        observation_seconds: 6,
-        poll_seconds: 1,
-        max_error_rate: 0.05,
-        max_p95_latency_ms: 100,
-        require_traffic: true,
-      },
-    }),
-  );
-  traffic = await startScorerMetrics(NS);
-  [mlflow, cp, prometheus] = await Promise.all([
-    startMlflow(),
-    knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
-    startPrometheus({
-      scrapeTargets: [{ job: 'score', targets: [traffic.target] }],
-      scrapeInterval: '1s',
-    }),
-  ]);
-  await cp.kubectl(['create', 'namespace', NS]);
-  await cp.kubectl(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'serving.knative.dev/v1',
-      kind: 'Service',
-      metadata: { name: SERVICE, namespace: NS },
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              {
-                name: 'user-container',
-                image: `registry.local/fraud/score@sha256:${'0'.repeat(64)}`,
-                env: [{ name: 'MLFLOW_TRACKING_URI', value: 'http://mlflow.mlflow:5000' }],
-              },
-            ],
-          },
-        },
-      },
-    }),
-  );
-  hookKubeconfig = await hookServiceAccountKubeconfig(cp);
-  controller = startFakeController(kubeConfigFrom(cp.kubeconfig), NS, SERVICE);
-  await until('the first revision', async () => (await getService()).status?.latestReadyRevisionName);
-  traffic.set(`${SERVICE}-00001`, { rps: 50, errorRate: 0, latencyMs: 8 });
+  t.timeout(15 * 60_000, 'starting MLflow, kube-apiserver, Prometheus and the first scorer');
+  policyFile = writePolicy(mkdtempSync(path.join(os.tmpdir(), 'retrain-hook-test-')), {
+    traffic_percent: 10,
+    ready_timeout_seconds: 20,
+    observation_seconds: 6,
+    poll_seconds: 1,
+    max_error_rate: 0.05,
+    max_p95_latency_ms: 100,
+    require_traffic: true,
+  });
+  const mlflowStarted = startMlflow();
+  const stackStarted = startRolloutStack({ mlflowUrl: mlflowStarted.then((m) => m.url) });
+  [mlflow, stack] = await Promise.all([mlflowStarted, stackStarted]);
+  hookKubeconfig = stack.hookKubeconfig;
   await newHook();
 });
 
-// A failure names its cause: the end of MLflow's log (the usual suspect on a loaded machine).
+// A failure names its cause: the end of MLflow's log (the usual suspect on a loaded machine) and the scorers'.
 test.afterEach.always((t) => {
-  if (!t.passed) t.log(`MLflow log ${mlflow?.process.logFile}:\n${mlflow?.process.tail(40)}`);
+  if (t.passed) return;
+  t.log(`MLflow log ${mlflow?.process.logFile}:\n${mlflow?.process.tail(40)}`);
+  for (const pod of stack?.scorers.running() ?? [])
+    t.log(
+      `scorer ${pod.revision} (ready ${pod.ready}, ${pod.lastReason}) ${pod.process.logFile}:\n${pod.process.tail(10)}`,
+    );
+  t.log(
+    `feeder answers: ${JSON.stringify([...(stack?.feeder.answers ?? [])].map(([r, m]) => [r, Object.fromEntries(m)]))}`,
+  );
 });
 
 test.after.always(async () => {
   await hook?.stop();
-  await controller?.stop();
-  await traffic?.stop();
-  await Promise.all([mlflow?.stop(), cp?.stop(), prometheus?.stop()]);
+  await Promise.all([stack?.stop(), mlflow?.stop()]);
 });
 
 test.serial(
@@ -170,8 +126,7 @@ test.serial(
       }),
     });
     t.is(webhook.status, 200, await webhook.clone().text());
-    traffic.set(`${SERVICE}-model-v1`, { rps: 20, errorRate: 0, latencyMs: 9 });
-    const version = await registerVersion(mlflow.url, goodMetrics());
+    const version = await register();
     t.is(version, '1');
     const started = Date.now();
     const first = await callback(version, 'run-1');
@@ -194,8 +149,9 @@ test.serial(
       90_000,
     );
     const seconds = (Date.now() - started) / 1000;
+    const pod = stack.scorers.pod(`${SERVICE}-model-v1`);
     t.log(
-      `callback → version 1 serving 100% and tagged promoted: ${seconds.toFixed(1)} s (observation window 6 s)`,
+      `callback → version 1 serving 100% and tagged promoted: ${seconds.toFixed(1)} s (observation window 6 s; its scorer took ${(((pod?.readyAt ?? 0) - (pod?.startedAt ?? 0)) / 1000).toFixed(1)} s to be ready)`,
     );
     await hook.rollout.settled();
 
@@ -261,15 +217,18 @@ test.serial('a worse model is rejected with reasons in its tags, and the Service
 });
 
 test.serial(
-  'a canary whose error rate rises is rolled back; a second version meanwhile gets 429',
+  'a canary whose model rejects the traffic the champion serves is rolled back; a second version meanwhile gets 429',
   async (t) => {
+    // Good training metrics and a valid, loadable model, but trained on other features than the
+    // transactions in production: its real scorer answers them 400 while the champion answers 200.
     const version = await registerVersion(
       mlflow.url,
       goodMetrics({ champion_pr_auc: 0.8, champion_recall_at_target_precision: 0.7 }),
+      'fraud-detector',
+      otherFeaturesModel(),
     );
-    traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0.3, latencyMs: 9 });
     t.is((await callback(version)).status, 202);
-    const other = await registerVersion(mlflow.url, goodMetrics());
+    const other = await register();
     const busy = await callback(other);
     t.is(busy.status, 429);
     t.is(busy.headers.get('retry-after'), '30');
@@ -280,7 +239,13 @@ test.serial(
     );
     await hook.rollout.settled();
     const tags = await versionTags(mlflow.url, version);
-    t.regex(tags['rollout.reasons'] ?? '', /canary error rate 0\.\d+ above the maximum 0\.05/);
+    t.regex(tags['rollout.reasons'] ?? '', /canary error rate [01]\.\d{4} above the maximum 0\.05/);
+    const canary = answersOf(`${SERVICE}-model-v${version}`);
+    t.true(
+      (canary[400] ?? 0) > 0 && !canary[200],
+      `the canary's scorer rejected the traffic: ${JSON.stringify(canary)}`,
+    );
+    t.true((answersOf(`${SERVICE}-model-v1`)[200] ?? 0) > 0, 'the champion served the same traffic');
     const service = await getService();
     t.deepEqual(service.spec.traffic, [{ revisionName: `${SERVICE}-model-v1`, percent: 100 }]);
     t.is(await aliasVersion(mlflow.url, 'champion'), '1');
@@ -298,8 +263,7 @@ test.serial(
 test.serial(
   'MLflow stopped mid-promotion: nothing half-done, and the rollout finishes once it is back',
   async (t) => {
-    const version = String(Number(await registerVersion(mlflow.url, goodMetrics())));
-    traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0, latencyMs: 9 });
+    const version = await register();
     t.is((await callback(version)).status, 202);
     await until('challenger set', async () => (await aliasVersion(mlflow.url, 'challenger')) === version);
     const { dataDir, port, webhookEncryptionKey } = mlflow;
@@ -340,8 +304,7 @@ test.serial(
 );
 
 test.serial('a restarted hook recovers the interrupted rollout from the Service and the tags', async (t) => {
-  const version = await registerVersion(mlflow.url, goodMetrics());
-  traffic.set(`${SERVICE}-model-v${version}`, { rps: 20, errorRate: 0, latencyMs: 9 });
+  const version = await register();
   t.is((await callback(version)).status, 202);
   await until(
     'canary state tagged',
@@ -367,30 +330,35 @@ test.serial('a restarted hook recovers the interrupted rollout from the Service 
   await assertAliasesServed(t);
 });
 
-test.serial('a revision that never becomes ready is rolled back after the ready timeout', async (t) => {
-  const champion = await aliasVersion(mlflow.url, 'champion');
-  const version = await registerVersion(mlflow.url, goodMetrics());
-  controller.failing.add(`${SERVICE}-model-v${version}`);
-  t.is((await callback(version)).status, 202);
-  await until(
-    'rollback',
-    async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
-    60_000,
-  );
-  await hook.rollout.settled();
-  t.regex(
-    (await versionTags(mlflow.url, version))['rollout.reasons'] ?? '',
-    /was not ready and serving within 20 s/,
-  );
-  t.is(await aliasVersion(mlflow.url, 'champion'), champion);
-  t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
-  t.deepEqual((await getService()).spec.traffic, [
-    { revisionName: `${SERVICE}-model-v${champion}`, percent: 100 },
-  ]);
-});
+test.serial(
+  'a version whose artifact fails the sha256 check never becomes ready and is rolled back',
+  async (t) => {
+    const champion = await aliasVersion(mlflow.url, 'champion');
+    const version = await registerVersion(mlflow.url, goodMetrics(), 'fraud-detector', damagedModel());
+    t.is((await callback(version)).status, 202);
+    await until(
+      'rollback',
+      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
+      60_000,
+    );
+    await hook.rollout.settled();
+    t.regex(
+      (await versionTags(mlflow.url, version))['rollout.reasons'] ?? '',
+      /was not ready and serving within 20 s/,
+    );
+    const pod = stack.scorers.pod(`${SERVICE}-model-v${version}`);
+    t.regex(pod?.lastReason ?? '', /sha256 mismatch/, 'the scorer refused the damaged model');
+    t.is(answersOf(`${SERVICE}-model-v${version}`)[200], undefined, 'it never served a request');
+    t.is(await aliasVersion(mlflow.url, 'champion'), champion);
+    t.is(await aliasVersion(mlflow.url, 'challenger'), undefined);
+    t.deepEqual((await getService()).spec.traffic, [
+      { revisionName: `${SERVICE}-model-v${champion}`, percent: 100 },
+    ]);
+  },
+);
 
 test.serial('the hook runs with its least-privilege RBAC: it cannot touch any other Service', async (t) => {
-  await cp.kubectl(
+  await stack.cp.kubectl(
     ['apply', '-f', '-'],
     JSON.stringify({
       apiVersion: 'serving.knative.dev/v1',
@@ -414,7 +382,7 @@ test.serial(
   async (t) => {
     const champion = await aliasVersion(mlflow.url, 'champion');
     const before = await getService();
-    const version = await registerVersion(mlflow.url, goodMetrics());
+    const version = await register();
     const cut = testHook(hookEnv()); // no kubeconfig: the API server is a closed port
     try {
       const request = airflowRequest(registered(version));

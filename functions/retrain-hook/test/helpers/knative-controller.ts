@@ -1,14 +1,22 @@
-// Stands in for the Knative Serving controller, which cannot run here (no containers): it only copies what
-// the real one would report into the Service's status subresource — the template's revision becomes the
-// latest ready revision, and spec.traffic becomes status.traffic — through the real apiserver.
+// Stands in for the Knative Serving controller, which cannot run here (no containers). Through the real
+// apiserver it does the part the hook depends on: each template becomes a revision (its env snapshotted, as
+// revisions are immutable) served by a real scorer process (scorer-revisions.ts); a revision becomes the
+// latest ready one only once its scorer is ready; spec.traffic becomes status.traffic only when every
+// revision it names is ready. Revisions without traffic that are not the latest scale to zero (their scorer
+// stops). Not modelled: the activator, scale-from-zero buffering, autoscaling, conditions beyond Ready.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KnativeService, TrafficTarget } from '../../src/knative.ts';
+import type { ScorerRevisions } from './scorer-revisions.ts';
 
-export interface FakeController {
-  /** Revisions that never become ready (to test the ready timeout). */
-  failing: Set<string>;
-  /** Stop writing status (as if the controller were down). */
-  paused: boolean;
+export interface Route {
+  revision: string;
+  percent: number;
+  url: string;
+}
+
+export interface StandInController {
+  /** status.traffic as last written, with the URL of each revision's scorer (what the feeder routes by). */
+  routes(): Route[];
   stop(): Promise<void>;
 }
 
@@ -20,10 +28,16 @@ const ref = (namespace: string, name: string) => ({
   name,
 });
 
-export function desiredStatus(service: KnativeService, failing: Set<string>): KnativeService['status'] {
+export const createdRevision = (service: KnativeService) =>
+  service.spec.template.metadata?.name ?? `${service.metadata.name}-00001`;
+
+export function desiredStatus(
+  service: KnativeService,
+  isReady: (revision: string) => boolean,
+): KnativeService['status'] {
   const current = service.status ?? {};
-  const created = service.spec.template.metadata?.name ?? `${service.metadata.name}-00001`;
-  const ready = failing.has(created) ? current.latestReadyRevisionName : created;
+  const created = createdRevision(service);
+  const ready = isReady(created) ? created : current.latestReadyRevisionName;
   const resolve = (t: TrafficTarget): TrafficTarget => {
     const out: TrafficTarget = {
       revisionName: t.latestRevision ? ready : t.revisionName,
@@ -34,7 +48,7 @@ export function desiredStatus(service: KnativeService, failing: Set<string>): Kn
     return out;
   };
   const spec = service.spec.traffic ?? [{ latestRevision: true, percent: 100 }];
-  const routable = spec.every((t) => (t.latestRevision ? ready : !failing.has(t.revisionName ?? '')));
+  const routable = spec.every((t) => (t.latestRevision ? ready : isReady(t.revisionName ?? '')));
   return {
     observedGeneration: service.metadata.generation,
     latestCreatedRevisionName: created,
@@ -44,37 +58,69 @@ export function desiredStatus(service: KnativeService, failing: Set<string>): Kn
   };
 }
 
-export function startFakeController(
+const envOf = (template: KnativeService['spec']['template']) =>
+  Object.fromEntries(
+    (template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? ''] as [string, string]),
+  );
+
+export function startStandInController(
   kc: KubeConfig,
   namespace: string,
   name: string,
+  scorers: ScorerRevisions,
   intervalMs = 100,
-): FakeController {
+): StandInController {
   const api = kc.makeApiClient(CustomObjectsApi);
-  const state: FakeController = { failing: new Set(), paused: false, stop: async () => {} };
+  const revisionEnv = new Map<string, Record<string, string>>();
+  let lastTraffic: TrafficTarget[] = [];
   let running = true;
+
+  async function step(): Promise<void> {
+    const service = (await api.getNamespacedCustomObject(ref(namespace, name))) as KnativeService;
+    const created = createdRevision(service);
+    if (!revisionEnv.has(created)) revisionEnv.set(created, envOf(service.spec.template));
+    // Scorers run for the newest revision and for every revision that spec or status route traffic to.
+    const routed = [...(service.spec.traffic ?? []), ...(service.status?.traffic ?? [])]
+      .filter((t) => (t.percent ?? 0) > 0)
+      .map((t) => t.revisionName);
+    const wanted = new Map<string, Record<string, string>>();
+    for (const revision of [created, ...routed]) {
+      const env = revision ? revisionEnv.get(revision) : undefined;
+      if (revision && env) wanted.set(revision, env);
+    }
+    await scorers.reconcile(wanted);
+    const status = desiredStatus(service, (r) => scorers.isReady(r));
+    lastTraffic = status?.traffic ?? [];
+    if (JSON.stringify(status) !== JSON.stringify(service.status)) {
+      await api.patchNamespacedCustomObjectStatus(
+        { ...ref(namespace, name), body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    }
+  }
+
   const loop = (async () => {
     while (running) {
-      try {
-        if (!state.paused) {
-          const service = (await api.getNamespacedCustomObject(ref(namespace, name))) as KnativeService;
-          const status = desiredStatus(service, state.failing);
-          if (JSON.stringify(status) !== JSON.stringify(service.status)) {
-            await api.patchNamespacedCustomObjectStatus(
-              { ...ref(namespace, name), body: { status } },
-              setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-            );
-          }
-        }
-      } catch {
+      await step().catch(() => {
         // the apiserver may be stopping; try again
-      }
+      });
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   })();
-  state.stop = async () => {
-    running = false;
-    await loop;
+
+  return {
+    routes() {
+      return lastTraffic.flatMap((t) => {
+        const url = t.revisionName ? scorers.urlOf(t.revisionName) : undefined;
+        return t.revisionName && url && (t.percent ?? 0) > 0
+          ? [{ revision: t.revisionName, percent: t.percent ?? 0, url }]
+          : [];
+      });
+    },
+    async stop() {
+      running = false;
+      await loop;
+      await scorers.stop();
+    },
   };
-  return state;
 }

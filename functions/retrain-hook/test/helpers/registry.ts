@@ -10,13 +10,28 @@ const call = async (url: string, method: string, path: string, body?: unknown) =
   return JSON.parse(text || '{}');
 };
 
+/**
+ * A training run with the gate's metrics and, when given, the model files under its artifacts/model (where
+ * the DAG logs model.onnx and model-card.json), and a registered version from it.
+ */
 export async function registerVersion(
   url: string,
   metrics: Record<string, number>,
   name = 'fraud-detector',
+  files?: Record<string, Buffer>,
 ): Promise<string> {
   const { run } = await call(url, 'POST', 'runs/create', { experiment_id: '0', start_time: Date.now() });
   const runId = run.info.run_id as string;
+  const artifactUri = run.info.artifact_uri as string;
+  for (const [file, bytes] of Object.entries(files ?? {})) {
+    const where = `${artifactUri.replace(/^mlflow-artifacts:\//, '')}/model/${file}`;
+    const response = await fetch(`${url}/api/2.0/mlflow-artifacts/artifacts/${where}`, {
+      method: 'PUT',
+      body: new Uint8Array(bytes),
+    });
+    if (!response.ok)
+      throw new Error(`MLflow upload of ${file}: ${response.status} ${await response.text()}`);
+  }
   const timestamp = Date.now();
   await call(url, 'POST', 'runs/log-batch', {
     run_id: runId,
@@ -27,7 +42,7 @@ export async function registerVersion(
   });
   const { model_version } = await call(url, 'POST', 'model-versions/create', {
     name,
-    source: `runs:/${runId}/model`,
+    source: files ? `${artifactUri}/model` : `runs:/${runId}/model`,
     run_id: runId,
   });
   return String(model_version.version);
