@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { type RunningMlflow, startMlflow } from '@fraud/testkit/mlflow';
 import anyTest, { type TestFn } from 'ava';
+import { DEFAULT_QUERIES } from '../src/config.ts';
 import type { Hook } from '../src/hook.ts';
+import { renderQuery } from '../src/prometheus.ts';
 import { kubeConfigFrom, testHook } from './helpers/hook.ts';
 import { damagedModel, goodModel, otherFeaturesModel } from './helpers/model-artifacts.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
@@ -87,7 +89,9 @@ test.before(async (t) => {
     require_traffic: true,
   });
   const mlflowStarted = startMlflow();
-  const stackStarted = startRolloutStack({ mlflowUrl: mlflowStarted.then((m) => m.url) });
+  // Like production traffic, a tenth of every revision's requests is bad input the scorers answer 400:
+  // only a canary's excess over the champion's share may count against it.
+  const stackStarted = startRolloutStack({ mlflowUrl: mlflowStarted.then((m) => m.url), badInputEvery: 10 });
   [mlflow, stack] = await Promise.all([mlflowStarted, stackStarted]);
   hookKubeconfig = stack.hookKubeconfig;
   await newHook();
@@ -141,14 +145,31 @@ test.serial(
       (await getService()).status?.traffic?.some((x) => x.tag === 'canary' && x.percent === 10),
     );
     await assertAliasesServed(t);
+    // The hook's own error-rate query, read beside it: how close did the canary come to the limit?
+    const errorRate = renderQuery(DEFAULT_QUERIES.errorRate, {
+      revision: `${SERVICE}-model-v1`,
+      namespace: NS,
+      service: SERVICE,
+    });
+    let highest = 0;
     await until(
       'promotion',
-      async () =>
-        (await getService()).status?.traffic?.[0]?.percent === 100 &&
-        (await versionTags(mlflow.url, '1'))['rollout.state'] === 'promoted',
+      async () => {
+        const [sample] = await stack.prometheus.query(errorRate).catch(() => []);
+        if (Number.isFinite(Number(sample?.value[1]))) highest = Math.max(highest, Number(sample?.value[1]));
+        return (
+          (await getService()).status?.traffic?.[0]?.percent === 100 &&
+          (await versionTags(mlflow.url, '1'))['rollout.state'] === 'promoted'
+        );
+      },
       90_000,
     );
     const seconds = (Date.now() - started) / 1000;
+    const canary = answersOf(`${SERVICE}-model-v1`);
+    t.true((canary[400] ?? 0) > 0, `the canary got bad input as the champion did: ${JSON.stringify(canary)}`);
+    t.log(
+      `highest canary error rate seen: ${highest.toFixed(4)} (limit 0.05), answers ${JSON.stringify(canary)}`,
+    );
     const pod = stack.scorers.pod(`${SERVICE}-model-v1`);
     t.log(
       `callback → version 1 serving 100% and tagged promoted: ${seconds.toFixed(1)} s (observation window 6 s; its scorer took ${(((pod?.readyAt ?? 0) - (pod?.startedAt ?? 0)) / 1000).toFixed(1)} s to be ready)`,
@@ -278,7 +299,9 @@ test.serial(
     t.truthy(hook.rollout.current, 'the rollout is still in progress');
     const down = await callback(String(Number(version) + 1));
     t.is(down.status, 429, 'one rollout at a time even while MLflow is down');
+    const restartedAt = Date.now();
     const restarted = await startMlflow({ dataDir, port, webhookEncryptionKey });
+    t.log(`MLflow back after ${((Date.now() - restartedAt) / 1000).toFixed(1)} s`);
     mlflow = {
       ...restarted,
       stop: async () => {

@@ -117,6 +117,7 @@ export class ScorerRevisions {
         if (response.ok) {
           pod.ready = true;
           pod.readyAt = Date.now();
+          pod.lastReason = 'ready';
           this.everReady.add(pod.revision);
           return;
         }

@@ -4,7 +4,7 @@
 // plus the operator's own `namespace`/`pod` rules turns them into the labels the hook's queries select on.
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { prometheusConfig, type RunningPrometheus } from '@fraud/testkit/prometheus';
+import { type PrometheusOptions, prometheusConfig, type RunningPrometheus } from '@fraud/testkit/prometheus';
 import type { ScorerPod } from './scorer-revisions.ts';
 
 const META = '__meta_kubernetes_pod_label_serving_knative_dev_';
@@ -48,15 +48,21 @@ export function writeTargets(file: string, groups: unknown[]): void {
 
 /**
  * Adds the scorer job to a running testkit Prometheus: its config (written by startPrometheus as
- * <dir>/prometheus.json) is rewritten with the job appended, then reloaded with SIGHUP. The testkit has no
- * option for discovered targets; this keeps the rest of its config exactly as it generated it.
+ * <dir>/prometheus.json) is regenerated from the same options with the job appended, then reloaded with
+ * SIGHUP. The testkit has no option for discovered targets; the rest of its config stays as it made it.
  */
-export async function addScorerJob(prometheus: RunningPrometheus, targetsFile: string): Promise<void> {
+export async function addScorerJob(
+  prometheus: RunningPrometheus,
+  startedWith: PrometheusOptions,
+  targetsFile: string,
+): Promise<void> {
   const configFile = path.join(prometheus.dir, 'prometheus.json');
   if (!existsSync(configFile))
     throw new Error(`no Prometheus config at ${configFile}: has @fraud/testkit changed?`);
   if (!existsSync(targetsFile)) writeTargets(targetsFile, []);
-  const config = prometheusConfig({ scrapeInterval: '1s' }, [], `127.0.0.1:${prometheus.port}`) as {
+  if (startedWith.rules?.length)
+    throw new Error('addScorerJob does not carry rule files over (none needed yet)');
+  const config = prometheusConfig(startedWith, [], `127.0.0.1:${prometheus.port}`) as {
     scrape_configs: unknown[];
   };
   config.scrape_configs.push(scorerScrapeJob(targetsFile));

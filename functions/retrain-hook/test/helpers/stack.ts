@@ -25,6 +25,8 @@ export interface StackOptions {
   mlflowUrl: string | Promise<string>;
   /** Requests per second the feeder sends over all revisions (default 40). */
   rps?: number;
+  /** Every n-th request to each revision is bad input (see traffic-feeder.ts); none by default. */
+  badInputEvery?: number;
   envFor?: (revision: string, env: Record<string, string>) => Record<string, string>;
 }
 
@@ -53,11 +55,12 @@ export async function startRolloutStack(options: StackOptions): Promise<RolloutS
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retrain-hook-stack-'));
   const targetsFile = path.join(dir, 'scorer-targets.json');
   writeTargets(targetsFile, []);
+  const prometheusOptions = { scrapeInterval: '1s' };
   const [cp, prometheus] = await Promise.all([
     knativeServingCrds().then((crds) => startControlPlane({ crds: [crds] })),
-    startPrometheus({ scrapeInterval: '1s' }),
+    startPrometheus(prometheusOptions),
   ]);
-  await addScorerJob(prometheus, targetsFile);
+  await addScorerJob(prometheus, prometheusOptions, targetsFile);
   await cp.kubectl(['create', 'namespace', NS]);
   await cp.kubectl(
     ['apply', '-f', '-'],
@@ -99,6 +102,7 @@ export async function startRolloutStack(options: StackOptions): Promise<RolloutS
       name: SERVICE,
     })) as KnativeService;
   const feeder = startTrafficFeeder({ routes: () => controller.routes(), rps: options.rps });
+  feeder.badInputEvery = options.badInputEvery;
   const first = `${SERVICE}-00001`;
   const deadline = Date.now() + 120_000;
   while ((await getService()).status?.latestReadyRevisionName !== first) {

@@ -1,7 +1,8 @@
 // Production-like traffic for the stand-in's scorers: real transactions from the shared synthetic generator
 // (@fraud/transactions, labels stripped), POSTed one per request to /score, split across revisions in the
 // proportions of status.traffic (smooth weighted round-robin, so a 10 % canary gets every tenth request
-// rather than random bursts). The rate and the requests in flight are bounded.
+// rather than random bursts). The rate and the requests in flight are bounded. Optionally a share of the
+// requests is bad input (a negative amount: 400 from any scorer), spread evenly over every revision.
 import { TransactionSource, withoutLabels } from '@fraud/transactions';
 import type { Route } from './knative-controller.ts';
 
@@ -14,6 +15,8 @@ export interface FeederOptions {
 }
 
 export interface TrafficFeeder {
+  /** When set to n, every n-th request each revision receives carries a negative amount (bad input). */
+  badInputEvery: number | undefined;
   /** Answers per revision and HTTP status (status 0: no answer). */
   answers: Map<string, Map<number, number>>;
   stop(): Promise<void>;
@@ -26,6 +29,8 @@ export function startTrafficFeeder(options: FeederOptions): TrafficFeeder {
   const credit = new Map<string, number>();
   const answers = new Map<string, Map<number, number>>();
   const pending = new Set<Promise<void>>();
+  const sent = new Map<string, number>();
+  const feeder: TrafficFeeder = { badInputEvery: undefined, answers, stop: async () => {} };
 
   const pick = (routes: Route[]): Route | undefined => {
     for (const revision of credit.keys())
@@ -52,10 +57,14 @@ export function startTrafficFeeder(options: FeederOptions): TrafficFeeder {
     if (pending.size >= maxInFlight) return; // the scorers are slow right now: skip, never queue up
     const route = pick(options.routes());
     if (!route) return;
+    const n = (sent.get(route.revision) ?? 0) + 1;
+    sent.set(route.revision, n);
+    const transaction = withoutLabels(source.next());
+    if (feeder.badInputEvery && n % feeder.badInputEvery === 0) transaction.amount = -1;
     const request = fetch(`${route.url}/score`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(withoutLabels(source.next())),
+      body: JSON.stringify(transaction),
       signal: AbortSignal.timeout(5000),
     })
       .then(async (response) => {
@@ -67,11 +76,9 @@ export function startTrafficFeeder(options: FeederOptions): TrafficFeeder {
     pending.add(request);
   }, 1000 / rps);
 
-  return {
-    answers,
-    async stop() {
-      clearInterval(timer);
-      await Promise.allSettled([...pending]);
-    },
+  feeder.stop = async () => {
+    clearInterval(timer);
+    await Promise.allSettled([...pending]);
   };
+  return feeder;
 }
