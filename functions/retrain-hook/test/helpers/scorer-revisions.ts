@@ -35,6 +35,8 @@ export interface ScorerRevisionsOptions {
 export class ScorerRevisions {
   private readonly pods = new Map<string, ScorerPod>();
   private readonly everReady = new Set<string>();
+  /** Crashed scorers are restarted with a doubling delay, like the kubelet's CrashLoopBackOff. */
+  private readonly crashes = new Map<string, { count: number; restartAt: number }>();
   private stopped = false;
 
   constructor(private readonly options: ScorerRevisionsOptions) {
@@ -44,7 +46,10 @@ export class ScorerRevisions {
   /** Starts the revisions in `wanted` that have no scorer and stops ("scales to zero") the others. */
   async reconcile(wanted: Map<string, Record<string, string>>): Promise<void> {
     if (this.stopped) return;
-    for (const [revision, env] of wanted) if (!this.pods.has(revision)) await this.start(revision, env);
+    for (const [revision, env] of wanted) {
+      if (this.pods.has(revision) || (this.crashes.get(revision)?.restartAt ?? 0) > Date.now()) continue;
+      await this.start(revision, env);
+    }
     for (const revision of [...this.pods.keys()]) if (!wanted.has(revision)) await this.stopOne(revision);
   }
 
@@ -98,9 +103,14 @@ export class ScorerRevisions {
       startedAt: Date.now(),
     };
     this.pods.set(revision, pod);
-    // A scorer that dies is gone from the running set; the next reconcile starts it again (as the kubelet would).
+    // A scorer that dies is gone from the running set; a later reconcile starts it again (as the kubelet would).
     void child.exited.then(() => {
       if (this.pods.get(revision) === pod) {
+        const count = (this.crashes.get(revision)?.count ?? 0) + 1;
+        this.crashes.set(revision, {
+          count,
+          restartAt: Date.now() + Math.min(30_000, 1000 * 2 ** (count - 1)),
+        });
         this.pods.delete(revision);
         this.options.onChange?.(this.running());
       }
