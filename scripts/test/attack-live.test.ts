@@ -33,15 +33,22 @@ test.after.always(async (t) => {
   await t.context.kafka?.stop();
 });
 
-/** Every record of a topic, once each (a reader's own rebalance can replay some; offsets tell them apart). */
-async function readAll(kafka: KafkaService, topic: string, want: number) {
+/**
+ * Every record of a topic, once each (a reader's own rebalance can replay some; offsets tell them apart).
+ * Reads up to the topic's end offsets taken first, so duplicates written by producer retries are read too.
+ */
+async function readAll(kafka: KafkaService, topic: string) {
+  const admin = kafka.client().admin();
+  await admin.connect();
+  const total = (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  await admin.disconnect();
   const consumer = kafka.client().consumer({ groupId: `read-${topic}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const records = new Map<string, { key: string; headers: Record<string, string>; value: string }>();
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`only ${records.size}/${want} records on ${topic}`)),
+      () => reject(new Error(`only ${records.size}/${total} records read from ${topic}`)),
       30_000,
     );
     void consumer.run({
@@ -53,7 +60,7 @@ async function readAll(kafka: KafkaService, topic: string, want: number) {
           headers,
           value: String(message.value),
         });
-        if (records.size >= want) {
+        if (records.size >= total) {
           clearTimeout(timer);
           resolve();
         }
@@ -61,10 +68,6 @@ async function readAll(kafka: KafkaService, topic: string, want: number) {
     });
   });
   await consumer.disconnect();
-  const admin = kafka.client().admin();
-  await admin.connect();
-  const total = (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
-  await admin.disconnect();
   return { records: [...records.values()], total };
 }
 
@@ -101,8 +104,11 @@ for (const [mode, producers] of [
     t.is(summary.errors, 0);
     t.is(summary.encoder?.encoder, 'fast', `fast record encoder in use (${summary.encoder?.reason})`);
     t.true(summary.seconds >= 0.9, `400 events at 400/s take about a second, took ${summary.seconds}`);
-    const { records, total } = await readAll(kafka, `t-${mode}`, 400);
-    t.is(total, 400, 'exactly 400 records on the topic');
+    const { records, total } = await readAll(kafka, `t-${mode}`);
+    // kafkajs' producer is not idempotent: when it retries a request the broker had already written (a slow
+    // broker on a loaded machine), a batch lands twice. None may be lost; duplicates are counted, not hidden.
+    t.true(total >= 400, `${total} records on the topic for 400 events: some were lost`);
+    if (total > 400) t.log(`${total - 400} duplicate records from producer retries`);
     const ids = new Set<string>();
     for (const r of records) {
       const message: KafkaMessage<string> = {
@@ -123,7 +129,7 @@ for (const [mode, producers] of [
       t.is(event.id, data.transaction_id);
       ids.add(event.id);
     }
-    t.is(ids.size, 400, 'unique transaction ids');
+    t.is(ids.size, 400, 'every one of the 400 transactions is on the topic');
     const report = JSON.parse(readFileSync(files.json, 'utf8')) as {
       samples: unknown[];
       summary: { sent: number };

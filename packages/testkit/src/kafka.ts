@@ -146,8 +146,8 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     `-Dlog4j2.configurationFile=${install.log4jConfig}`,
   ];
 
-  // StorageTool calls System.exit, so it gets its own JVM. A cluster id is 16 random bytes, base64url.
-  const clusterId = randomBytes(16).toString('base64url');
+  // StorageTool calls System.exit, so it gets its own JVM.
+  const clusterId = newClusterId();
   // A kept data dir (the local platform's) is formatted already, with its own cluster id.
   const format = existsSync(path.join(logDirs, 'meta.properties'))
     ? { code: 0, output: '' }
@@ -268,4 +268,16 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     throw new Error(`Kafka started but creating topics failed: ${(err as Error).message}\n${broker!.tail()}`);
   }
   return service;
+}
+
+/**
+ * A cluster id is 16 random bytes, base64url. One in 64 of those starts with '-', which the storage tool's
+ * argument parser reads as an option ("--cluster-id: expected one argument"); Kafka's own Uuid.randomUuid()
+ * draws again in that case, and so do we.
+ */
+export function newClusterId(random: () => Buffer = () => randomBytes(16)): string {
+  for (;;) {
+    const id = random().toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

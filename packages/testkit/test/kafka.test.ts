@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
-import { startKafka } from '../src/kafka.ts';
+import { newClusterId, startKafka } from '../src/kafka.ts';
 
 test('startKafka runs a real broker that stores and serves a record, and stops', async (t) => {
   const kafka = await startKafka({ topics: [{ topic: 'smoke', partitions: 2 }] });
@@ -62,4 +62,14 @@ test('a broker that cannot start fails with an error naming it and quoting its l
     const dir = /(\/[^\s:]*fraud-kafka-[A-Za-z0-9]+)\//.exec(message)?.[1];
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('cluster ids never start with "-", which the storage tool would read as an option', (t) => {
+  // A fixed sequence: the first draw encodes to "-..." (0xf8 → '-' in base64url), the second does not.
+  const draws = [Buffer.alloc(16, 0xf8), Buffer.alloc(16, 0x01)];
+  const id = newClusterId(() => draws.shift() as Buffer);
+  t.is(id, Buffer.alloc(16, 0x01).toString('base64url'));
+  t.is(draws.length, 0, 'drew again after the id that started with "-"');
+  t.true(Buffer.alloc(16, 0xf8).toString('base64url').startsWith('-'));
+  for (let i = 0; i < 2000; i++) t.false(newClusterId().startsWith('-'));
 });
