@@ -148,44 +148,43 @@ def test_notify_signs_retries_busy_and_stops_on_refusal(fake_receiver):
         steps.notify_hook("http://127.0.0.1:1", "s", {"type": "x"}, attempts=2, base_delay=0.01)
 
 
-def test_the_dag_parses_with_its_tasks_and_configurable_schedule(tmp_path):
+def _parse_dag(tmp_path, dag_file, dag_id, schedule, task_fields=""):
+    """Parses a DAG file with Airflow's DagBag in a fresh interpreter; returns its errors, tasks and schedule."""
     code = (
         "from airflow.models import DagBag; import json;"
-        f"b = DagBag(dag_folder={str(DAGS_DIR)!r});"
-        "d = b.dags['fraud_retrain'];"
-        "print(json.dumps({'errors': {k: str(v) for k, v in b.import_errors.items()},"
-        " 'tasks': sorted(t.task_id for t in d.tasks), 'schedule': str(d.schedule)}))"
+        f"b = DagBag(dag_folder={str(dag_file)!r});"
+        f"d = b.dags[{dag_id!r}];"
+        "out = {'errors': {k: str(v) for k, v in b.import_errors.items()},"
+        " 'tasks': sorted(t.task_id for t in d.tasks), 'schedule': str(d.schedule)};"
+        f"{task_fields}"
+        "print(json.dumps(out))"
     )
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "FRAUD_RETRAIN_SCHEDULE": "0 3 * * 1", "PYTHONPATH": f"{AIRFLOW_DIR}{os.pathsep}{DAGS_DIR}"}  # fmt: skip
+           "FRAUD_RETRAIN_SCHEDULE": schedule, "PYTHONPATH": f"{AIRFLOW_DIR}{os.pathsep}{DAGS_DIR}"}  # fmt: skip
     result = subprocess.run([str(VENV_BIN / "python"), "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
+    assert parsed["schedule"] == schedule
+    return parsed
+
+
+def test_the_dag_parses_with_its_tasks_and_configurable_schedule(tmp_path):
+    parsed = _parse_dag(tmp_path, DAGS_DIR, "fraud_retrain", "0 3 * * 1")
     assert parsed["tasks"] == ["evaluate", "extract", "fetch_champion", "notify", "register", "train", "validate"]
-    assert parsed["schedule"] == "0 3 * * 1"
 
 
 def test_the_kubernetes_pod_operator_variant_parses_and_runs_the_same_steps(tmp_path):
     # The Pod it renders is checked against a real apiserver by `npm run test:cluster`; here, the DAG itself.
-    code = (
-        "from airflow.models import DagBag; import json;"
-        f"b = DagBag(dag_folder={str(AIRFLOW_DIR / 'k8s' / 'fraud_retrain_kpo.py')!r});"
-        "d = b.dags['fraud_retrain_kpo']; t = d.get_task('retrain_in_training_image');"
-        "print(json.dumps({'errors': {k: str(v) for k, v in b.import_errors.items()},"
-        " 'tasks': [x.task_id for x in d.tasks], 'operator': type(t).__name__, 'script': t.arguments[0],"
-        " 'namespace': t.namespace, 'schedule': str(d.schedule)}))"
+    task_fields = (
+        "t = d.get_task('retrain_in_training_image');"
+        "out.update(operator=type(t).__name__, script=t.arguments[0], namespace=t.namespace);"
     )
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "FRAUD_RETRAIN_SCHEDULE": "0 4 * * *", "PYTHONPATH": f"{AIRFLOW_DIR}{os.pathsep}{DAGS_DIR}"}  # fmt: skip
-    result = subprocess.run([str(VENV_BIN / "python"), "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    parsed = json.loads(result.stdout.strip().splitlines()[-1])
-    assert parsed["errors"] == {}
+    kpo = AIRFLOW_DIR / "k8s" / "fraud_retrain_kpo.py"
+    parsed = _parse_dag(tmp_path, kpo, "fraud_retrain_kpo", "0 4 * * *", task_fields)
     assert parsed["tasks"] == ["retrain_in_training_image"]
     assert parsed["operator"] == "KubernetesPodOperator"
     assert parsed["namespace"] == "airflow"
-    assert parsed["schedule"] == "0 4 * * *"
     for step in ("s.extract(", "s.validate(", "s.train(", "s.evaluate(", "s.log_and_register(", "s.notify_hook("):
         assert step in parsed["script"]
         assert hasattr(steps, step[2:-1])
