@@ -127,18 +127,21 @@ try {
     `\n1. top rate: ${count} records of ~${recordSize} B each, acks=all, no compression, 6 partitions; ` +
       `${rounds} interleaved rounds (${os.availableParallelism()} cores)`,
   );
+  const maxRateAttack = (records: number, extra: string[] = []) =>
+    attack([
+      '--bootstrap',
+      kafka.bootstrap,
+      '--topic',
+      'bench-attack',
+      '--rate',
+      'max',
+      '--count',
+      String(records),
+      ...extra,
+    ]);
   // Warm-up, not counted: the first producer against a fresh broker meets a cold JVM.
   await javaRun(Math.round(count / 5));
-  await attack([
-    '--bootstrap',
-    kafka.bootstrap,
-    '--topic',
-    'bench-attack',
-    '--rate',
-    'max',
-    '--count',
-    String(Math.round(count / 5)),
-  ]);
+  await maxRateAttack(Math.round(count / 5));
   const ratios = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const rates = new Map<string, number[]>([
     ...variants.map((v) => [v.name, []] as [string, number[]]),
@@ -147,17 +150,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const got: [string, number][] = [];
     for (const v of variants) {
-      const s = await attack([
-        '--bootstrap',
-        kafka.bootstrap,
-        '--topic',
-        'bench-attack',
-        '--rate',
-        'max',
-        '--count',
-        String(count),
-        ...v.args,
-      ]);
+      const s = await maxRateAttack(count, v.args);
       if (s.errors > 0 || s.acknowledged !== count)
         throw new Error(`${v.name}: ${s.acknowledged}/${count} acknowledged, ${s.errors} errors`);
       got.push([v.name, s.achievedRate]);
