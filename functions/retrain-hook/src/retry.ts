@@ -50,3 +50,18 @@ export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy): P
     }
   }
 }
+
+/**
+ * The onRetry of a wait that may last long (MLflow down): counts every failure, logs the first and every
+ * tenth, so a long outage is visible without flooding the log.
+ */
+export function countAndLogRetries(
+  errors: { inc(labels: { dependency: UnavailableError['dependency'] }): void },
+  log: { warn(details: object, message: string): void },
+  message: string,
+): NonNullable<RetryPolicy['onRetry']> {
+  return (error, attempt, delay) => {
+    errors.inc({ dependency: error.dependency });
+    if (attempt === 1 || attempt % 10 === 0) log.warn({ err: error.message, attempt, delay }, message);
+  };
+}

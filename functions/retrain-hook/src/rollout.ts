@@ -14,7 +14,7 @@ import type { HookMetrics } from './metrics.ts';
 import type { MlflowRegistry, ModelVersion } from './mlflow.ts';
 import type { Policy } from './policy.ts';
 import { type PrometheusClient, renderQuery } from './prometheus.ts';
-import { type RetryPolicy, sleep, UnavailableError, withRetry } from './retry.ts';
+import { countAndLogRetries, type RetryPolicy, sleep, UnavailableError, withRetry } from './retry.ts';
 
 /** MLflow version tags (docs/DESIGN.md): the registry is the audit trail and the hook's only memory. */
 export const TAG = {
@@ -123,11 +123,7 @@ export class RolloutManager {
       attempts: Number.POSITIVE_INFINITY,
       ...this.o.backgroundRetry,
       signal: this.abort.signal,
-      onRetry: (e, attempt, delay) => {
-        this.o.metrics.dependencyErrors.inc({ dependency: e.dependency });
-        if (attempt === 1 || attempt % 10 === 0)
-          this.o.log.warn({ err: e.message, attempt, delay }, 'retrying');
-      },
+      onRetry: countAndLogRetries(this.o.metrics.dependencyErrors, this.o.log, 'retrying'),
     });
   }
 

@@ -5,7 +5,7 @@
 // so FraudRetrainingFailed neither clears nor appears because the hook restarted.
 import type { HookMetrics } from './metrics.ts';
 import type { MlflowRegistry } from './mlflow.ts';
-import { withRetry } from './retry.ts';
+import { countAndLogRetries, withRetry } from './retry.ts';
 import type { Logger } from './rollout.ts';
 
 /** Registered-model tags: the failure time (Unix seconds) and which Airflow run and task failed. */
@@ -56,14 +56,11 @@ export class TrainingHistory {
       attempts: Number.POSITIVE_INFINITY,
       ...this.o.retry,
       signal: this.abort.signal,
-      onRetry: (e, attempt, delay) => {
-        this.o.metrics.dependencyErrors.inc({ dependency: e.dependency });
-        if (attempt === 1 || attempt % 10 === 0)
-          this.o.log.warn(
-            { err: e.message, attempt, delay },
-            'training history: MLflow unavailable, retrying',
-          );
-      },
+      onRetry: countAndLogRetries(
+        this.o.metrics.dependencyErrors,
+        this.o.log,
+        'training history: MLflow unavailable, retrying',
+      ),
     });
     await raise(this.o.metrics.lastTrainingSuccess, times.successAt);
     await raise(this.o.metrics.lastTrainingFailure, times.failureAt);
