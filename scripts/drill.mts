@@ -7,6 +7,9 @@
 // timeline and exits non-zero if any step did not happen in time.
 //
 //   npm run drill [-- --time-scale 10 --scorers 2 --attack-rate 600 --background-rate 40 --cpu-request 0.05]
+//   npm run drill -- --learning [--attack-seconds 60 --attack-rate 100 --bust-out-share 0.1 --label-maturity 15 --wait 180]
+//     the learning drill (scripts/drill/learning.mts): reports/drill-learning-<time>.json
+//   npm run drill -- --cluster [--overlay cpu|requests|both]   on a real node with real Knative (drill-cluster.mts)
 //
 // Exit codes: 0 all steps on time; 1 a step missed its deadline (or a service failed); 2 bad options.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,12 +30,57 @@ import { localRuleFiles } from '../monitoring/src/local-rules.ts';
 import { startLocalScorer } from '../monitoring/src/local-scorer.ts';
 import { repoRoot } from './lib/repo.mts';
 
+// `--cluster`: the same drill on a real node with real Knative Serving (scripts/drill-cluster.mts).
+if (argv.cluster !== undefined) {
+  const { clusterDrillCli } = await import('./drill-cluster.mts');
+  process.exit(await clusterDrillCli(argv));
+}
+
 /** Alerts the drill must see fire, be delivered and resolve. */
 export const requiredAlerts = ['FraudRateSpike', 'FraudScoringHighCPU'] as const;
 /** Alerts that must stay silent: the local platform has 2 instances, all ready, and no decision sink. */
 export const forbiddenAlerts = ['FraudScoringAtMaxScale', 'FraudScorerDown', 'FraudScorerNotReady'] as const;
 /** Cluster-only inputs: these alerts run locally on stand-in series (monitoring/local/adapters.yaml). */
 export const adaptedAlerts = ['FraudScoringAtMaxScale', 'FraudScoringHighCPU', 'FraudScorerDown'] as const;
+
+// `--learning`: the learning drill (scripts/drill/learning.mts), its own options.
+if (argv.learning) {
+  const { runLearningDrill } = await import('./drill/learning.mts');
+  const learningOptions = [
+    'learning',
+    'attack-seconds',
+    'attack-rate',
+    'bust-out-share',
+    'label-maturity',
+    'wait',
+  ];
+  const unknownLearning = Object.keys(argv).filter((k) => k !== '_' && !learningOptions.includes(k));
+  if (unknownLearning.length > 0 || argv._.length > 0) {
+    console.error(
+      `drill --learning: unknown option(s) ${[...unknownLearning.map((k) => `--${k}`), ...argv._].join(', ')}; known: ${learningOptions.map((k) => `--${k}`).join(' ')}`,
+    );
+    process.exit(2);
+  }
+  const num = (name: string, fallback: number) => {
+    const value = argv[name] === undefined ? fallback : Number(argv[name]);
+    const max = name === 'bust-out-share' ? 1 : 100_000;
+    if (!Number.isFinite(value) || value <= 0 || value > max) {
+      console.error(
+        `drill --learning: --${name} must be a number in (0, ${max}], got ${JSON.stringify(argv[name])}`,
+      );
+      process.exit(2);
+    }
+    return value;
+  };
+  const { exitCode } = await runLearningDrill({
+    attackSeconds: num('attack-seconds', 60),
+    rate: num('attack-rate', 100),
+    bustOutShare: num('bust-out-share', 0.1),
+    maturitySeconds: num('label-maturity', 15),
+    waitSeconds: num('wait', 180),
+  });
+  process.exit(exitCode);
+}
 
 const knownOptions = [
   'time-scale',

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Installs, idempotently and cached, what the test suites and the local platform need.
 //
-//   npm run setup                          everything `npm test` needs (python, kafka, prometheus)
+//   npm run setup                          everything `npm test` needs (python, kafka, prometheus, postgres)
 //   npm run setup -- --for score,testkit   what those suites need (names as in `npm test -- --only`)
 //   npm run setup -- --only kafka,kube     these components
 //
@@ -25,10 +25,25 @@ export const components = {
     exportName: 'ensureDebianTools',
     what: "Debian's prometheus and prometheus-alertmanager",
   },
+  postgres: {
+    module: 'postgres',
+    exportName: 'ensurePostgres',
+    what: "Debian's postgresql server binaries",
+  },
   kube: {
     module: 'kube',
     exportName: 'ensureKube',
     what: 'kube-apiserver, etcd and kwok (cluster test only)',
+  },
+  images: {
+    module: 'images',
+    exportName: 'ensureImages',
+    what: 'OCI image archives: score, retrain-hook, Knative Serving, metrics-server, kube-state-metrics, CoreDNS',
+  },
+  node: {
+    module: 'node',
+    exportName: 'ensureNode',
+    what: 'a real node: kube-controller-manager, kube-scheduler, kubelet, kube-proxy, containerd 2, runc, CNI plugins (live-cluster only)',
   },
 } as const;
 export type Component = keyof typeof components;
@@ -38,19 +53,33 @@ export const suiteNeeds: Record<string, Component[]> = {
   lint: [],
   typecheck: [],
   setup: [],
-  python: ['python', 'kube', 'prometheus'],
+  // The DAG's end-to-end test and retrain-hook's rollout test roll out on the real node (Knative Serving 1.15).
+  python: ['python', 'prometheus', 'postgres', 'node', 'images'],
   transactions: ['python'],
-  testkit: ['kafka', 'python', 'prometheus'],
+  testkit: ['kafka', 'python', 'prometheus', 'postgres', 'images'],
+  archive: ['postgres', 'kafka'],
   score: ['python', 'kafka'],
-  'retrain-hook': ['python', 'kube', 'prometheus'],
+  'retrain-hook': ['python', 'prometheus', 'node', 'images'],
   monitoring: ['prometheus', 'kafka'],
-  scripts: ['kafka', 'prometheus'],
+  // python and postgres: the learning drill (Airflow API server, the DAG's steps, the archive).
+  scripts: ['kafka', 'prometheus', 'python', 'postgres'],
   'local-dispatcher': ['kafka'],
   cluster: ['kube', 'python'],
+  // Its clients' venv (functions/score/test/python/requirements.txt) is made by the suite itself, on first run.
+  'score-python': [],
+  'live-cluster': ['node', 'images', 'kafka', 'prometheus'],
 };
 
 /** What `npm test` with no filter needs: every suite, the cluster test included. */
-const everythingForNpmTest: Component[] = ['python', 'kafka', 'prometheus', 'kube'];
+const everythingForNpmTest: Component[] = [
+  'python',
+  'kafka',
+  'prometheus',
+  'postgres',
+  'kube',
+  'images',
+  'node',
+];
 
 const list = (value: unknown) =>
   String(value)

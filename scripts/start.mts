@@ -1,12 +1,15 @@
 #!/usr/bin/env -S npx tsx
 // `npm start`: the local platform on the bundled model. Starts, in order, a Kafka broker (KRaft, topics from
 // kafka/topics.yaml), the KafkaSink stand-in (POST CloudEvent -> `decisions`), the scorer (publishing its
-// decisions to that sink), and the KafkaSource stand-in (`transactions` -> scorer, retries, dead letters).
-// Ctrl-C stops everything in reverse order.
+// decisions to that sink), and the KafkaSource stand-in (`transactions` -> scorer, retries, dead letters);
+// then PostgreSQL, the archive function and its KafkaSource stand-in (transactions, decisions, labels ->
+// archive, dead letters to archive-dlq). Ctrl-C stops everything in reverse order.
 //
-//   npm start                  the whole local event path
-//   npm start -- --no-kafka    the scorer alone (HTTP only)
+//   npm start                    the whole local event path, with the archive
+//   npm start -- --no-archive    without PostgreSQL and the archive
+//   npm start -- --no-kafka      the scorer alone (HTTP only)
 import { argv, chalk } from 'zx';
+import { startLocalArchive, startLocalPostgres } from './local/archive.mts';
 import { startDispatcher, startKafkaSinkBridge } from './local/dispatcher.mts';
 import { startLocalKafka } from './local/kafka.mts';
 import { startScorer } from './local/scorer.mts';
@@ -46,21 +49,47 @@ async function step<T extends { stop(): Promise<void> }>(name: string, start: ()
 }
 
 const withKafka = argv.kafka !== false;
+const withArchive = withKafka && argv.archive !== false;
 const port = Number(process.env.SCORER_PORT ?? 8080);
 
 const kafka = withKafka ? await step('Kafka', () => startLocalKafka()) : undefined;
 const sink = kafka
   ? await step('KafkaSink stand-in', () => startKafkaSinkBridge({ bootstrap: kafka.bootstrap }))
   : undefined;
+// Inference inline on the scorer's main thread unless INFERENCE_MODE says otherwise: on a laptop the broker,
+// the stand-ins and the attack share the cores, so a worker thread costs a postMessage round trip per batch
+// and finds no idle core to run on (the local-path bench: ~20 % less scorer CPU per event, BENCHMARKS.md).
+const inference = { INFERENCE_MODE: process.env.INFERENCE_MODE || 'inline' };
 const scorer = await step('scorer', () =>
   startScorer({
     port,
-    env: sink ? { DECISION_SINK_URL: sink.url, DECISION_SINK_DELIVERY: 'before-reply' } : {},
+    env: sink
+      ? { ...inference, DECISION_SINK_URL: sink.url, DECISION_SINK_DELIVERY: 'before-reply' }
+      : inference,
   }),
 );
 if (kafka) {
   await step('KafkaSource stand-in', () =>
     startDispatcher({ bootstrap: kafka.bootstrap, sinkUrl: `${scorer.url}/` }),
+  );
+}
+const postgres = withArchive ? await step('PostgreSQL', () => startLocalPostgres()) : undefined;
+const archive =
+  kafka && postgres
+    ? await step('archive', () => startLocalArchive({ databaseUrl: postgres.url }))
+    : undefined;
+if (kafka && archive) {
+  // Unordered: every archive write is idempotent and order-free, as on the cluster (knative/base/archive-sources.yaml).
+  await step("archive's KafkaSource stand-in", () =>
+    startDispatcher({
+      bootstrap: kafka.bootstrap,
+      sinkUrl: `${archive.url}/`,
+      topics: ['transactions', 'decisions', 'labels'],
+      group: 'fraud-archive-local',
+      deadLetterTopic: 'archive-dlq',
+      ordering: 'unordered',
+      name: 'archive-kafka-source-dispatcher',
+    }),
   );
 }
 
@@ -80,6 +109,13 @@ ${chalk.green('local platform ready')}  ${readiness.reason ?? ''}
       ? `
   Kafka            ${kafka.bootstrap}  topics: transactions -> decisions, dead letters: transactions-dlq
   attack           npm run attack -- --target kafka --rate 2000 --duration 30`
+      : ''
+  }${
+    archive && postgres
+      ? `
+  archive          ${archive.url}/metrics (live model quality)  PostgreSQL ${postgres.url}
+                   transactions, decisions, labels -> archive, dead letters: archive-dlq
+  with labels      npm run attack -- --rate 200 --duration 60 --labels --label-delay 5 --chargeback-delay 20`
       : ''
   }
   logs             .cache/logs/

@@ -4,7 +4,7 @@
 // "N passed, N failed" line that adds them all up.
 //
 //   npm test                       everything
-//   npm test -- --only score,python   some suites (names: lint, typecheck, python, cluster, or a workspace folder name)
+//   npm test -- --only score,python   some suites (names: lint, typecheck, python, score-python, cluster, or a workspace folder name)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
@@ -19,12 +19,32 @@ interface SuiteResult {
   seconds: number;
   /** Titles of the failed tests, repeated in the summary because CI logs are often read from the tail. */
   failures: string[];
+  /** The first lines of each failure's reason (error messages, pending tests at a timeout), for the same tail. */
+  reasons: string[];
 }
 
 interface Counts {
   passed: number;
   failed: number;
   failures: string[];
+}
+
+// The lines of a failed run that say why: ava's "Reason:" blocks and error messages, the tests still pending
+// when a suite timed out, pytest's short summary lines. Deduplicated and capped so the summary stays short.
+function failureReasons(raw: string, limit = 12): string[] {
+  const output = stripVTControlCharacters(raw);
+  const reasons = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(
+      (line) =>
+        /^message: /.test(line) ||
+        /^(?:[A-Z]\w*Error|Error)(?: \[\w+\])?: /.test(line) ||
+        /^◌ /.test(line) ||
+        /(?:tests? (?:were|was) pending|Timed out while running tests)/.test(line) ||
+        /^E\s{2,}\S/.test(line),
+    );
+  return [...new Set(reasons)].slice(0, limit).map((line) => line.slice(0, 400));
 }
 
 $.cwd = repoRoot;
@@ -49,10 +69,12 @@ function countAva(raw: string): Counts {
 }
 
 // With -q pytest prints a bare "46 passed, 1 failed in 38.5s" and "FAILED file::test - reason" lines.
+// A suite may run several pytest processes (score-python does): their summary lines add up.
 function countPytest(raw: string): Counts {
   const output = stripVTControlCharacters(raw);
-  const summary = [...output.matchAll(/^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s/gm)].at(-1)?.[1] ?? '';
-  const pick = (word: string) => Number(summary.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0);
+  const summaries = [...output.matchAll(/^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s/gm)].map((m) => m[1] ?? '');
+  const pick = (word: string) =>
+    summaries.reduce((n, s) => n + Number(s.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? 0), 0);
   const failures = [...output.matchAll(/^(?:FAILED|ERROR) (.+)$/gm)].map((m) => m[1] ?? '');
   return { passed: pick('passed'), failed: pick('failed') + pick('error'), failures };
 }
@@ -78,7 +100,8 @@ async function runSuite(
   const counts = counter ? counter(out) : { passed: ok ? 1 : 0, failed: ok ? 0 : 1, failures: [] };
   // A suite that exits non-zero but printed no failure count still counts as one failure.
   if (!ok && counts.failed === 0) counts.failed = 1;
-  return { name, ...counts, ok, seconds: (Date.now() - started) / 1000 };
+  const reasons = ok ? [] : failureReasons(out);
+  return { name, ...counts, reasons, ok, seconds: (Date.now() - started) / 1000 };
 }
 
 const results: SuiteResult[] = [];
@@ -114,6 +137,19 @@ if (process.exitCode !== 1) {
     results.push(await runSuite('cluster', () => $`npm run test:cluster`.nothrow(), countClusterSummary));
   }
 
+  // A real single-node cluster (kubelet, containerd, kube-proxy) and the drill on it.
+  if (wanted('live-cluster')) {
+    results.push(
+      await runSuite(
+        'live-cluster',
+        // The node itself (testkit), then Knative Serving on it (scripts).
+        () =>
+          $`npm run test:live-cluster --workspace packages/testkit && npm run test:live-cluster --workspace scripts`.nothrow(),
+        countAva,
+      ),
+    );
+  }
+
   if (wanted('python')) {
     const python = path.join(repoRoot, '.venv', 'bin', 'python');
     results.push(
@@ -122,6 +158,13 @@ if (process.exitCode !== 1) {
         () => $`${python} -m pytest airflow/tests -q -p no:cacheprovider`.nothrow(),
         countPytest,
       ),
+    );
+  }
+
+  // The scorer against the stock OIP clients from PyPI (tritonclient, kserve), in their own venv.
+  if (wanted('score-python')) {
+    results.push(
+      await runSuite('score-python', () => $`tsx functions/score/test/python/run.ts`.nothrow(), countPytest),
     );
   }
 }
@@ -133,6 +176,7 @@ for (const r of results) {
     `${mark} ${r.name.padEnd(14)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(1)}s`,
   );
   for (const title of r.failures.slice(0, 10)) console.log(`       ✘ ${title.slice(0, 300)}`);
+  for (const reason of r.reasons) console.log(`         ${reason}`);
 }
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);

@@ -75,7 +75,8 @@ def notify_failure(context: dict[str, Any]) -> None:
     tags=["fraud", "mlops"],
     default_args={"retries": 0, "on_failure_callback": notify_failure, "execution_timeout": timedelta(hours=2)},
     params={
-        "source": Param("synthetic", enum=["synthetic", "csv", "url", "sql"]),
+        # Scheduled runs use the defaults: FRAUD_RETRAIN_SOURCE=archive retrains daily on production data.
+        "source": Param(os.environ.get("FRAUD_RETRAIN_SOURCE", "synthetic"), enum=list(steps.SOURCES)),
         "path": Param("", type="string"),
         "url": Param("", type="string"),
         "sql_conn": Param("", type="string"),
@@ -86,6 +87,10 @@ def notify_failure(context: dict[str, Any]) -> None:
         "shuffle_labels": Param(False, type="boolean"),
         "min_rows": Param(1_000, type="integer", minimum=1),
         "max_feature_psi": Param(0.25, type="number", minimum=0),
+        "archive_conn": Param("", type="string"),
+        "window_days": Param(30, type="number", exclusiveMinimum=0),
+        "label_maturity": Param("7d", type="string", pattern=r"^\d+(\.\d+)?(s|m|h|d)$"),
+        "as_of": Param("", type="string"),
     },
 )
 def fraud_retrain():

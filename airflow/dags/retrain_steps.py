@@ -17,11 +17,13 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fraud_training.archive import ArchiveWindow, archive_dataset, parse_as_of, parse_duration
 from fraud_training.card import CARD_FILE, MODEL_NAME, ONNX_FILE, build_card, read_card, write_card
 from fraud_training.data import DataError, Dataset, load_csv, synthetic_dataset
 from fraud_training.evaluate import TARGET_PRECISION, evaluate_onnx, evaluate_scores, split_holdout
@@ -31,13 +33,15 @@ from fraud_training.train import train_model
 PROFILE_FILE = "training-profile.json"
 REPORT_FILE = "evaluation-report.json"
 PROFILE_QUANTILES = [i / 10 for i in range(11)]
+SOURCES = ("synthetic", "csv", "url", "sql", "archive")
+HOLDOUT_FILE = "holdout.npy"  # written only for an out-of-time holdout (source=archive)
 
 
 @dataclass
 class RetrainConfig:
     """DAG params (docs in airflow/README.md, "Airflow DAG")."""
 
-    source: str = "synthetic"  # synthetic | csv | url | sql
+    source: str = "synthetic"  # synthetic | csv | url | sql | archive
     path: str = ""  # csv
     url: str = ""  # url (http/https CSV)
     sql_conn: str = ""  # SQLAlchemy URL for source=sql
@@ -52,6 +56,12 @@ class RetrainConfig:
     min_fraud_ratio: float = 0.001
     max_fraud_ratio: float = 0.5
     max_feature_psi: float = 0.25
+    # source=archive (fraud_training.archive): a connection string (default: env FRAUD_ARCHIVE_DSN, a Secret),
+    # window_days of matured data ending label_maturity before as_of (RFC 3339; "" = now)
+    archive_conn: str = ""
+    window_days: float = 30.0
+    label_maturity: str = "7d"
+    as_of: str = ""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RetrainConfig:
@@ -60,8 +70,8 @@ class RetrainConfig:
         if unknown:
             raise ValueError(f"unknown DAG params: {', '.join(unknown)}")
         config = cls(**known)
-        if config.source not in {"synthetic", "csv", "url", "sql"}:
-            raise ValueError(f"source must be synthetic, csv, url or sql (got {config.source!r})")
+        if config.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)} (got {config.source!r})")
         return config
 
 
@@ -75,6 +85,32 @@ def _save_dataset(dataset: Dataset, work: Path) -> dict[str, Any]:
     return {"rows": int(len(dataset.y)), "positives": int(dataset.y.sum()), "source": dataset.source["source"]}
 
 
+def split(config: RetrainConfig, work: Path, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """X_train, X_hold, y_train, y_hold: the extract's out-of-time holdout if it made one, else the seeded
+    stratified split. train and evaluate both call this, so the champion is judged on the same slice."""
+    mask_file = work / HOLDOUT_FILE
+    if mask_file.exists():
+        holdout = np.load(mask_file)
+        return dataset.X[~holdout], dataset.X[holdout], dataset.y[~holdout], dataset.y[holdout]
+    return split_holdout(dataset.X, dataset.y, config.seed, config.holdout_fraction)
+
+
+def _archive_extract(config: RetrainConfig, work: Path) -> Dataset:
+    conninfo = config.archive_conn or os.environ.get("FRAUD_ARCHIVE_DSN", "")
+    if not conninfo:
+        raise DataError("source=archive needs archive_conn or the FRAUD_ARCHIVE_DSN environment variable")
+    if not config.window_days > 0:
+        raise DataError(f"window_days must be > 0 (got {config.window_days})")
+    window = ArchiveWindow.ending(
+        parse_as_of(config.as_of),
+        timedelta(days=config.window_days),
+        parse_duration(config.label_maturity, "label_maturity"),
+    )
+    dataset, holdout = archive_dataset(conninfo, window, config.holdout_fraction)
+    np.save(work / HOLDOUT_FILE, holdout)
+    return dataset
+
+
 def load_dataset(work: Path) -> Dataset:
     arrays = np.load(work / "dataset.npz")
     meta = json.loads((work / "dataset.json").read_text())
@@ -84,7 +120,10 @@ def load_dataset(work: Path) -> Dataset:
 def extract(config: RetrainConfig, work: Path) -> dict[str, Any]:
     """Loads the training data from the configured source into the work dir."""
     work.mkdir(parents=True, exist_ok=True)
-    if config.source == "synthetic":
+    (work / HOLDOUT_FILE).unlink(missing_ok=True)  # a retried task must not reuse an earlier extract's split
+    if config.source == "archive":
+        dataset = _archive_extract(config, work)
+    elif config.source == "synthetic":
         dataset = synthetic_dataset(seed=config.seed, rows=config.rows, fraud_ratio=config.fraud_ratio)
     elif config.source == "csv":
         dataset = load_csv(config.path, config.label)
@@ -188,7 +227,7 @@ def train(config: RetrainConfig, work: Path) -> dict[str, Any]:
     dataset = load_dataset(work)
     out = work / "model"
     out.mkdir(parents=True, exist_ok=True)
-    X_train, X_hold, y_train, y_hold = split_holdout(dataset.X, dataset.y, config.seed, config.holdout_fraction)
+    X_train, X_hold, y_train, y_hold = split(config, work, dataset)
     if config.shuffle_labels:
         y_train = np.random.default_rng(config.seed).permutation(y_train)
     started = time.perf_counter()
@@ -220,10 +259,11 @@ def train(config: RetrainConfig, work: Path) -> dict[str, Any]:
 def evaluate(config: RetrainConfig, work: Path, champion_dir: Path | None) -> dict[str, Any]:
     """Candidate and champion scored on the same holdout (same data, same seed, same split)."""
     dataset = load_dataset(work)
-    _, X_hold, _, y_hold = split_holdout(dataset.X, dataset.y, config.seed, config.holdout_fraction)
+    _, X_hold, _, y_hold = split(config, work, dataset)
     card = read_card(work / "model")
     report: dict[str, Any] = {
         "holdout_rows": int(len(y_hold)),
+        "holdout": "out_of_time" if (work / HOLDOUT_FILE).exists() else "stratified_random",
         "target_precision": TARGET_PRECISION,
         "candidate": evaluate_onnx(str(work / "model" / ONNX_FILE), X_hold, y_hold, card["threshold"])["metrics"],
         "champion": None,

@@ -1,4 +1,4 @@
-"""Fixtures for the DAG tests: a real MLflow server, the retrain-hook stack, and an Airflow home.
+"""Fixtures for the DAG tests: the retrain-hook stack (with its real MLflow), and an Airflow home.
 
 Imported by test_dag*.py / test_e2e*.py (kept out of conftest.py, which belongs to the training tests).
 Each service is started for real and its absence fails the test with a message naming it.
@@ -6,12 +6,10 @@ Each service is started for real and its absence fails the test with a message n
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +23,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_DIR = REPO_ROOT / "airflow"
 DAGS_DIR = AIRFLOW_DIR / "dags"
 VENV_BIN = Path(sys.executable).parent
-HOOK_SECRET = "e2e-airflow-hook-secret-0123456789"
+HOOK_SECRET = secrets.token_hex(24)  # random per run: the stack and the DAG get it from here
 
 for extra in (AIRFLOW_DIR, DAGS_DIR):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tool(name: str) -> str:
@@ -46,58 +38,22 @@ def _tool(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """mlflow server: SQLite backend, local artifacts, one worker, a free loopback port."""
-    data = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-    }
-    log = (data / "mlflow.log").open("w")
-    proc = subprocess.Popen(
-        [_tool("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}", "--artifacts-destination", str(data / "artifacts"),
-         "--workers", "1"],
-        cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.time() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"mlflow server did not become healthy; log {data / 'mlflow.log'}:\n{(data / 'mlflow.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    os.killpg(proc.pid, 15)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
+def hook_stack(tmp_path_factory):
+    """The real node with real Knative Serving, MLflow on the node's address, Prometheus and the retrain-hook.
 
-
-@pytest.fixture(scope="module")
-def hook_stack(mlflow_server, tmp_path_factory):
-    """kube-apiserver + Knative CRDs + Prometheus + the retrain-hook (functions/retrain-hook/scripts/e2e-stack.mts).
-
-    Version 3's canary is made to fail (30 % errors), so the test can see a rollback.
+    functions/retrain-hook/scripts/e2e-stack.mts; it starts the node, so the caller holds
+    /tmp/fraud-node-dev.lock. Version 3's canary is made to fail (its decisions are refused by the decision
+    sink, so its pods answer 503), so the test can see a rollback. Its MLflow is the one the DAG logs to:
+    the score pods must reach it, and they reach only the node's bridge address.
     """
     logdir = tmp_path_factory.mktemp("stack")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "AIRFLOW_HMAC_SECRET": HOOK_SECRET, "CANARY_FAIL_VERSIONS": "3"}
+    env = {**os.environ, "AIRFLOW_HMAC_SECRET": HOOK_SECRET, "CANARY_FAIL_VERSIONS": "3"}
     err = (logdir / "stack.log").open("w")
     proc = subprocess.Popen(
         ["npx", "tsx", "functions/retrain-hook/scripts/e2e-stack.mts"],
         cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, start_new_session=True, text=True,
     )  # fmt: skip
-    deadline = time.time() + 900
+    deadline = time.time() + 1800  # a node, Knative Serving and the first pod; images build first if missing
     line = ""
     while not line:
         ready, _, _ = select.select([proc.stdout], [], [], 5)
@@ -111,7 +67,7 @@ def hook_stack(mlflow_server, tmp_path_factory):
     yield info
     proc.stdin.close()
     try:
-        proc.wait(60)
+        proc.wait(240)  # stopping the node undoes its host changes: let it finish
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
 

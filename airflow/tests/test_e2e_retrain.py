@@ -1,5 +1,7 @@
 """End to end: `airflow dags test fraud_retrain` for real, against a real MLflow server and the retrain-hook
-running against a real kube-apiserver with the Knative CRDs and a real Prometheus (dag_fixtures.hook_stack).
+rolling out on the real node with the real Knative Serving 1.15 (its controller makes every canary revision
+and pod), a real Prometheus scraping the pods (dag_fixtures.hook_stack). The MLflow is the stack's, on the
+node's bridge address, where the score pods download the versions the DAG registers.
 
 One DAG run per scenario, in order: a first model promoted; a model trained on shuffled labels rejected
 with reasons in MLflow tags; a good model whose canary serves errors rolled back; a better model promoted
@@ -23,11 +25,18 @@ from dag_fixtures import (  # noqa: F401 — fixtures are used by name
     alias_version,
     hook_stack,
     mlflow_get,
-    mlflow_server,
     version_tags,
 )
 
 TERMINAL = {"promoted", "rejected", "rolled_back"}
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(hook_stack):
+    """The stack's MLflow: the DAG logs and registers there, the score pods load models from there."""
+    return hook_stack["mlflow_url"]
+
+
 timings: dict[str, float] = {}
 
 
@@ -50,7 +59,7 @@ def latest_version(url: str) -> str:
     return str(max(int(v["version"]) for v in versions))
 
 
-def wait_decided(url: str, version: str, timeout: float = 180) -> dict[str, str]:
+def wait_decided(url: str, version: str, timeout: float = 420) -> dict[str, str]:
     deadline = time.time() + timeout
     while time.time() < deadline:
         tags = version_tags(url, version)
@@ -88,7 +97,7 @@ def test_first_model_is_trained_logged_registered_and_promoted(airflow_env, hook
     timings["promote_first"] = duration(tags)
     assert alias_version(mlflow_server, "champion") == "1"
     assert alias_version(mlflow_server, "challenger") is None
-    assert score_service(hook_stack)["spec"]["traffic"] == [{"revisionName": "score-model-v1", "percent": 100}]
+    assert score_service(hook_stack)["spec"]["traffic"] == [{"latestRevision": False, "revisionName": "score-model-v1", "percent": 100}]
     # The artifact contract the scorer relies on (docs/DESIGN.md): files at the logged model's root.
     base = f"{mlflow_server}/model-versions/get-artifact?name=fraud-detector&version=1&path="
     with urllib.request.urlopen(base + "model-card.json") as r:
@@ -112,11 +121,11 @@ def test_model_on_shuffled_labels_is_rejected_with_reasons(airflow_env, hook_sta
     assert any("pr_auc" in r and "below the minimum" in r for r in reasons), reasons
     assert any("against the champion" in r for r in reasons), reasons
     assert alias_version(mlflow_server, "champion") == "1"
-    assert score_service(hook_stack)["spec"]["traffic"] == [{"revisionName": "score-model-v1", "percent": 100}]
+    assert score_service(hook_stack)["spec"]["traffic"] == [{"latestRevision": False, "revisionName": "score-model-v1", "percent": 100}]
 
 
 def test_canary_with_rising_errors_is_rolled_back(airflow_env, hook_stack, mlflow_server):
-    # The stack makes version 3's canary answer 30 % errors (CANARY_FAIL_VERSIONS=3).
+    # The stack makes version 3's canary answer 503 (CANARY_FAIL_VERSIONS=3: the sink refuses its decisions).
     assert_ok(run_dag(airflow_env, hook_stack, mlflow_server, {"rows": 4000, "seed": 42}))
     version = latest_version(mlflow_server)
     assert version == "3"
@@ -126,7 +135,7 @@ def test_canary_with_rising_errors_is_rolled_back(airflow_env, hook_stack, mlflo
     assert "canary error rate" in tags["rollout.reasons"]
     assert alias_version(mlflow_server, "champion") == "1"
     assert alias_version(mlflow_server, "challenger") is None
-    assert score_service(hook_stack)["spec"]["traffic"] == [{"revisionName": "score-model-v1", "percent": 100}]
+    assert score_service(hook_stack)["spec"]["traffic"] == [{"latestRevision": False, "revisionName": "score-model-v1", "percent": 100}]
 
 
 def test_better_model_is_promoted_over_the_champion(airflow_env, hook_stack, mlflow_server):
@@ -141,7 +150,7 @@ def test_better_model_is_promoted_over_the_champion(airflow_env, hook_stack, mlf
     assert "champion_pr_auc" in metrics, "the champion was scored on the same holdout"
     assert metrics["pr_auc"] >= metrics["champion_pr_auc"] - 0.02
     assert alias_version(mlflow_server, "champion") == "4"
-    assert score_service(hook_stack)["spec"]["traffic"] == [{"revisionName": "score-model-v4", "percent": 100}]
+    assert score_service(hook_stack)["spec"]["traffic"] == [{"latestRevision": False, "revisionName": "score-model-v4", "percent": 100}]
     print(f"\ncallback -> 100 % traffic: {timings}")
 
 

@@ -35,7 +35,10 @@ def test_reproduces_test_vector_exactly(vector):
     expected = [json.loads(line) for line in (TEST_VECTORS_DIR / vector["file"]).read_text().splitlines()]
     assert len(expected) == vector["count"]
     rows = generate_transactions(
-        seed=vector["seed"], count=vector["count"], fraud_ratio=vector.get("fraud_ratio")
+        seed=vector["seed"],
+        count=vector["count"],
+        fraud_ratio=vector.get("fraud_ratio"),
+        pattern=vector.get("pattern"),
     )
     for i, (got, want) in enumerate(zip(rows, expected, strict=True)):
         assert list(got) == list(want), f"row {i}: field order differs"
@@ -53,6 +56,17 @@ def test_fraud_ratio_within_four_standard_deviations():
     observed = sum(r["is_fraud"] for r in rows) / n
     assert abs(observed - ratio) < 4 * math.sqrt(ratio * (1 - ratio) / n)
     assert all((r["pattern"] == "legit") == (r["is_fraud"] == 0) for r in rows)
+
+
+def test_bust_out_is_opt_in_and_generated_alone():
+    spec_weights = json.loads((TEST_VECTORS_DIR.parent / "schema" / "generator.json").read_text())[
+        "fraud_pattern_weights"
+    ]
+    assert "bust_out" not in spec_weights
+    assert not any(r["pattern"] == "bust_out" for r in generate_transactions(seed=8, count=20_000, fraud_ratio=0.5))
+    rows = generate_transactions(seed=11, count=2000, pattern="bust_out")
+    assert all(r["pattern"] == "bust_out" and r["is_fraud"] == 1 for r in rows)
+    assert sum(r["velocity_1h"] for r in rows) / len(rows) > 3
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,77 @@ export function modelDashboard() {
       ]),
     )
 
+    // Live model quality from matured labels (functions/archive): is the model right, not only what it says.
+    .withRow(new RowBuilder('Live model quality'))
+    .withPanel(
+      q.timeseries(
+        'Live recall and precision vs holdout',
+        'percentunit',
+        [
+          target('fraud:archive_model_recall:max', 'recall {{name}} v{{version}}', 'archive'),
+          target(
+            `max by (name, version) (fraud_archive_model_precision{${ns}})`,
+            'precision {{name}} v{{version}}',
+            'archive',
+          ),
+          target(
+            'fraud:scorer_model_holdout_recall:max',
+            'holdout recall (card) {{name}} v{{version}}',
+            'scorer',
+          ),
+          target('fraud:model_recall_drop:threshold', 'recall alert line {{name}} v{{version}}', 'scorer'),
+        ],
+        'Over decisions older than the label maturity window; FraudModelRecallDrop fires below the alert line with >= 30 labelled frauds for 30m.',
+      ),
+    )
+    .withPanel(
+      q.timeseries('Fraud amount caught', 'percentunit', [
+        target(
+          `max by (name, version) (fraud_archive_model_fraud_amount_caught_ratio{${ns}})`,
+          '{{name}} v{{version}}',
+          'archive',
+        ),
+      ]),
+    )
+    .withPanel(
+      q.timeseries('Matured decisions and labels', 'short', [
+        target(
+          `max by (name, version) (fraud_archive_model_matured_decisions{${ns}})`,
+          'matured {{name}} v{{version}}',
+          'archive',
+        ),
+        target(
+          `max by (name, version) (fraud_archive_model_labelled_decisions{${ns}})`,
+          'labelled {{name}} v{{version}}',
+          'archive',
+        ),
+        target('fraud:archive_model_labelled_frauds:max', 'labelled frauds {{name}} v{{version}}', 'archive'),
+      ]),
+    )
+    .withPanel(
+      q.timeseries('Label delay (decision to label)', 's', [
+        target(
+          `max by (source, quantile) (fraud_archive_label_delay_seconds{${ns}})`,
+          '{{source}} p{{quantile}}',
+          'archive',
+        ),
+      ]),
+    )
+    .withPanel(
+      q.timeseries('Archive ingest (rows/s)', 'ops', [
+        target(
+          `sum by (table) (rate(fraud_archive_rows_written_total{${ns}}[$__rate_interval]))`,
+          '{{table}}',
+          'archive',
+        ),
+        target(
+          `sum by (type) (rate(fraud_archive_events_total{outcome!="archived", ${ns}}[$__rate_interval]))`,
+          'not archived: {{type}}',
+          'archive',
+        ),
+      ]),
+    )
+
     .withRow(new RowBuilder('Retraining and rollouts'))
     .withPanel(
       q.timeseries('Promotions, rejections, rollbacks', 'short', [

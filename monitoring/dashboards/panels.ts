@@ -10,7 +10,7 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
  * these must return data in the test against a running scorer. The others exist only on a cluster or
  * with the other services running, so there the test only checks that they parse.
  */
-export type Source = 'scorer' | 'cluster' | 'kafka' | 'retrain-hook' | 'constant';
+export type Source = 'scorer' | 'cluster' | 'kafka' | 'retrain-hook' | 'archive' | 'constant';
 
 export interface RegisteredQuery {
   dashboard: string;

@@ -22,7 +22,14 @@ export interface LocalAlertmanagerOptions {
   timeScale?: number;
   /** The token the pager webhook sends as Bearer (stands in for the Secret's pager-token). */
   pagerToken?: string;
+  /** Where the retrain receiver posts (a local retrain-hook's /alertmanager/webhook); default `<receiverUrl>/retrain`. */
+  retrainHookUrl?: string;
+  /** The Bearer token the retrain receiver sends (the Secret's retrain-hook-token). */
+  retrainHookToken?: string;
 }
+
+/** The retrain-hook's in-cluster webhook URL in alertmanager.yaml. */
+export const clusterRetrainHookUrl = 'http://retrain-hook.fraud.svc.cluster.local/alertmanager/webhook';
 
 /** Config (with `@@DIR@@` for testkit's startAlertmanager to fill in) and the files to put beside it. */
 export function localAlertmanagerConfig(options: LocalAlertmanagerOptions): {
@@ -36,6 +43,7 @@ export function localAlertmanagerConfig(options: LocalAlertmanagerOptions): {
         return compressDuration(value, timeScale);
       }
       if (value.startsWith('http://alert-relay.')) return `${options.receiverUrl}/pager`;
+      if (value === clusterRetrainHookUrl) return options.retrainHookUrl ?? `${options.receiverUrl}/retrain`;
       return value.replace(secretsMount, '@@DIR@@/').replace(configMount, '@@DIR@@/');
     }
     if (Array.isArray(value)) return value.map((v) => rewrite(v));
@@ -50,6 +58,7 @@ export function localAlertmanagerConfig(options: LocalAlertmanagerOptions): {
     files: {
       'fraud.tmpl': readFileSync(chatTemplateFile, 'utf8'),
       'pager-token': options.pagerToken ?? 'local-pager-token',
+      'retrain-hook-token': options.retrainHookToken ?? 'local-retrain-hook-token',
       'chat-webhook-url': `${options.receiverUrl}/chat`,
     },
   };

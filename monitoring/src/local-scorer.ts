@@ -28,7 +28,7 @@ export async function startLocalScorer(options: {
     command: process.execPath,
     args: ['--import', 'tsx', path.join(scorerDir, 'src', 'index.ts')],
     cwd: scorerDir,
-    env: { PORT: String(port), HOST: '127.0.0.1', ...options.env },
+    env: { PORT: String(port), GRPC_PORT: '0', HOST: '127.0.0.1', ...options.env },
     logDir: options.logDir,
   });
   const url = `http://127.0.0.1:${port}`;

@@ -48,6 +48,11 @@ const routeCases: { labels: string[]; receivers: string }[] = [
   { labels: ['alertname=Watchdog', 'severity=none'], receivers: 'null' },
   { labels: ['alertname=InfoInhibitor', 'severity=none'], receivers: 'null' },
   { labels: ['alertname=NoSeverityAtAll'], receivers: 'chat' },
+  {
+    labels: ['alertname=FraudModelRecallDrop', 'severity=warning', 'namespace=fraud'],
+    receivers: 'retrain,chat',
+  },
+  { labels: ['alertname=FraudModelRecallDrop', 'severity=critical'], receivers: 'retrain,pager,chat' },
 ];
 
 for (const { labels, receivers } of routeCases) {
@@ -92,6 +97,7 @@ test('no credential in the config: receivers read the chat URL and pager token f
       t.true(s.api_url_file?.startsWith(secretsMount), `${r.name} api_url_file`);
   }
   t.true(text.includes(`credentials_file: ${secretsMount}pager-token`));
+  t.true(text.includes(`credentials_file: ${secretsMount}retrain-hook-token`));
 });
 
 test('live: critical pages with the token, warning reaches chat rendered by the templates, inhibitions hold', async (t) => {

@@ -32,6 +32,7 @@ test('kubectl kustomize monitoring renders rules, monitors, dashboards and the A
   t.deepEqual(kinds, [
     'ConfigMap/fraud-model-dashboard',
     'ConfigMap/fraud-platform-dashboard',
+    'PodMonitor/fraud-archive',
     'PodMonitor/fraud-kafka-exporter',
     'PodMonitor/fraud-retrain-hook',
     'PodMonitor/fraud-score',

@@ -33,9 +33,19 @@ export interface AttackOptions {
   producers: number;
   /** Kafka record encoding and partitioning: the lean drop-ins in this folder, or kafkajs' own. */
   encoder: 'fast' | 'kafkajs';
+  /** Publish ground truth for what was sent (labels.mts); undefined without --labels. */
+  labels?: {
+    topic: string;
+    labelDelaySeconds: number;
+    chargebackDelaySeconds: number;
+    coverage: number;
+  };
 }
 
 export class UsageError extends Error {}
+
+/** `--help`: not a mistake, so the CLI prints the usage on stdout and exits 0. */
+export class HelpRequested extends Error {}
 
 /** One producer per core (kafkajs encodes on the thread that sends), at most 8. */
 export function defaultProducers(): number {
@@ -64,6 +74,12 @@ export const usage = `npm run attack -- [options]   (bounded: --duration or --co
                               machine's available parallelism, at most 8)
   --batch-size N              most messages per produce call (default 500)
   --encoder fast|kafkajs      Kafka record encoder and partitioner (default fast: same bytes, less CPU)
+  --labels                    also publish ground truth (dev.fraud.label.v1) for what was sent, to Kafka
+  --labels-topic T            where labels go (default labels)
+  --label-delay S             mean delay of an analyst's label, seconds (default 5)
+  --chargeback-delay S        mean delay of a fraud's chargeback label, seconds (default 30)
+  --label-coverage R          share of transactions an analyst reviews, 0..1 (default 0.3); legit ones are
+                              labelled only then, every fraud is also charged back
   --quiet                     no progress display`;
 
 const known = new Set([
@@ -90,6 +106,11 @@ const known = new Set([
   'batch-size',
   'producers',
   'encoder',
+  'labels',
+  'labels-topic',
+  'label-delay',
+  'chargeback-delay',
+  'label-coverage',
   'help',
 ]);
 
@@ -142,10 +163,11 @@ export function parseArgs(
       'report-dir',
       'rate',
       'encoder',
+      'labels-topic',
     ],
-    boolean: ['quiet', 'help'],
+    boolean: ['quiet', 'help', 'labels'],
   });
-  if (a.help) throw new UsageError(usage);
+  if (a.help) throw new HelpRequested(usage);
   const unknown = Object.keys(a).filter((k) => !known.has(k));
   if (unknown.length)
     throw new UsageError(`unknown option(s): ${unknown.map((k) => `--${k}`).join(', ')}\n\n${usage}`);
@@ -198,6 +220,35 @@ export function parseArgs(
   if (untilAlert !== undefined && !/^[A-Za-z_:][A-Za-z0-9_:]*$/.test(untilAlert)) {
     throw new UsageError(`--until-alert must be an alert name, got ${JSON.stringify(untilAlert)}`);
   }
+  const labelFlags = ['labels-topic', 'label-delay', 'chargeback-delay', 'label-coverage'].filter(
+    (k) => a[k] !== undefined,
+  );
+  if (!a.labels && labelFlags.length) {
+    throw new UsageError(`${labelFlags.map((k) => `--${k}`).join(', ')} need(s) --labels`);
+  }
+  let labels: AttackOptions['labels'];
+  if (a.labels) {
+    const coverage = a['label-coverage'] === undefined ? 0.3 : Number(a['label-coverage']);
+    if (a['label-coverage'] === true || !(coverage >= 0 && coverage <= 1)) {
+      throw new UsageError(
+        `--label-coverage must be within 0..1, got ${JSON.stringify(a['label-coverage'])}`,
+      );
+    }
+    const topic = a['labels-topic'] ?? 'labels';
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
+      throw new UsageError(`--labels-topic must be a Kafka topic name, got ${JSON.stringify(topic)}`);
+    }
+    labels = {
+      topic,
+      labelDelaySeconds:
+        a['label-delay'] === undefined ? 5 : positive('label-delay', a['label-delay'], false, true),
+      chargebackDelaySeconds:
+        a['chargeback-delay'] === undefined
+          ? 30
+          : positive('chargeback-delay', a['chargeback-delay'], false, true),
+      coverage,
+    };
+  }
   return {
     target,
     rate,
@@ -221,5 +272,6 @@ export function parseArgs(
     batchSize: a['batch-size'] === undefined ? 500 : positive('batch-size', a['batch-size'], true),
     producers: a.producers === undefined ? defaultProducers() : positive('producers', a.producers, true),
     encoder,
+    labels,
   };
 }

@@ -3,8 +3,9 @@
 // generator at a controlled rate, shows progress, and writes reports/attack-<time>.{json,html}.
 // Always bounded: it refuses to start without --duration or --count. See scripts/attack/README.md.
 import { pathToFileURL } from 'node:url';
-import { type AttackOptions, parseArgs, UsageError } from './args.mts';
+import { type AttackOptions, HelpRequested, parseArgs, UsageError } from './args.mts';
 import { makeDisplay } from './display.mts';
+import { LabelPublisher, type LabelStats } from './labels.mts';
 import { alertFiring, KafkaMonitor } from './monitor.mts';
 import { makePayload } from './payload.mts';
 import { writeReport } from './report.mts';
@@ -35,8 +36,12 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
   }
   if (options.target !== 'kafka') targets.push(new HttpTarget(options.url, options.concurrency, onLatency));
   const monitor = options.target !== 'http' ? new KafkaMonitor(options) : undefined;
+  const labels = options.labels
+    ? new LabelPublisher({ ...options.labels, bootstrap: options.bootstrap, seed: options.seed })
+    : undefined;
   for (const t of targets) await t.connect();
   await monitor?.connect();
+  await labels?.connect();
 
   let interrupted = false;
   const onSigint = () => {
@@ -52,9 +57,19 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
         ? () => alertFiring(options.alertmanagerUrl, options.untilAlert as string)
         : undefined,
       onSample: (s) => display.sample(s),
+      onSend: labels ? (events) => labels.observe(events) : undefined,
       aborted: () => interrupted,
     });
     display.end();
+    let labelStats: LabelStats | undefined;
+    if (labels) {
+      if (!options.quiet && labels.pending > 0) {
+        out.write(
+          `waiting ${(labels.remainingMs / 1000).toFixed(0)} s for ${labels.pending} labels to come due\n`,
+        );
+      }
+      labelStats = await labels.finish();
+    }
     // Give the path a moment to finish what was acknowledged, so the report's last lag/decisions mean something.
     const lag = await monitor?.lag();
     const decisions = await monitor?.decisionsSeen();
@@ -72,9 +87,14 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
       alertAfterSeconds: result.alertAfterSeconds ?? null,
       lagAtEnd: lag ?? null,
       decisionsSeen: decisions ?? null,
+      // Decisions that reached the decisions topic per second of the run: below achievedRate means the
+      // path behind Kafka (dispatcher, scorer, sink) did not keep up, and lagAtEnd says by how much.
+      decisionRate:
+        decisions === undefined ? null : Number((decisions / Math.max(result.seconds, 1e-3)).toFixed(1)),
       patterns: payload.counts,
       encoder: targets.find((t) => t.recordEncoder)?.recordEncoder ?? null,
       lastError: result.lastError ?? null,
+      labels: labelStats ?? null,
     };
     const files = writeReport(options.reportDir, `attack-${stamp}`, {
       summary,
@@ -86,6 +106,7 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
     process.removeListener('SIGINT', onSigint);
     await Promise.all(targets.map((t) => t.close()));
     await monitor?.close();
+    await labels?.close();
   }
 }
 
@@ -94,6 +115,10 @@ async function main(): Promise<void> {
   try {
     options = parseArgs(process.argv.slice(2));
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      console.log(err.message);
+      return;
+    }
     if (err instanceof UsageError) {
       console.error(`attack: ${err.message}`);
       process.exit(2);
@@ -103,6 +128,10 @@ async function main(): Promise<void> {
   try {
     const { summary, files } = await attack(options);
     console.log(JSON.stringify(summary, null, 2));
+    if (summary.decisionRate !== null)
+      console.error(
+        `decisions: ${summary.decisionRate}/s over the run (sent ${summary.achievedRate}/s); consumer lag at the end: ${summary.lagAtEnd ?? 'unknown'}`,
+      );
     console.error(`report: ${files.json}\nchart:  ${files.html}`);
     if (options.untilAlert && summary.alertAfterSeconds === null) {
       console.error(`attack: ${options.untilAlert} did not fire before the run ended`);

@@ -2,9 +2,9 @@
 // `--producers N` spreads that work over N threads while the main thread paces, generates and encodes events.
 // Plain JavaScript: worker threads do not inherit the tsx loader on Node 20.
 import { parentPort, workerData } from 'node:worker_threads';
+import { memoizedDefaultPartitioner } from '@fraud/local-dispatcher/kafka-partitioner.mjs';
+import { useRecordEncoder } from '@fraud/local-dispatcher/kafka-record.mjs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { memoizedDefaultPartitioner } from './kafka-partitioner.mjs';
-import { useRecordEncoder } from './kafka-record.mjs';
 
 const { bootstrap, topic } = workerData;
 // Before the first send: kafkajs loads its record encoder then.

@@ -10,7 +10,7 @@ import {
 import { UsageError } from './args.mts';
 
 export interface Payload {
-  next(): { tx: Transaction; pattern: string };
+  next(): { tx: Transaction; pattern: string; isFraud: boolean };
   /** Events sent per pattern. */
   readonly counts: Record<string, number>;
 }
@@ -33,7 +33,7 @@ export function makePayload(options: {
       next() {
         const row = source.next();
         counts[row.pattern] = (counts[row.pattern] ?? 0) + 1;
-        return { tx: withoutLabels(row), pattern: row.pattern };
+        return { tx: withoutLabels(row), pattern: row.pattern, isFraud: row.is_fraud === 1 };
       },
     };
   }
@@ -64,7 +64,8 @@ export function makePayload(options: {
       const chosen =
         sources.find((s) => u < s.upTo) ?? (sources[sources.length - 1] as (typeof sources)[number]);
       counts[chosen.pattern] = (counts[chosen.pattern] ?? 0) + 1;
-      return { tx: withoutLabels(chosen.source.next()), pattern: chosen.pattern };
+      const row = chosen.source.next();
+      return { tx: withoutLabels(row), pattern: chosen.pattern, isFraud: row.is_fraud === 1 };
     },
   };
 }

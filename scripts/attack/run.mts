@@ -1,5 +1,6 @@
 // The attack loop: every tick the pacer says how many events are due; they go out in batches while the
 // target has room (concurrency), the rest waits as backlog. Once a second a sample goes to the timeline.
+import type { Transaction } from '@fraud/transactions';
 import type { AttackOptions } from './args.mts';
 import { Pacer } from './pacer.mts';
 import type { Payload } from './payload.mts';
@@ -37,6 +38,8 @@ export interface Observers {
   decisions?: () => Promise<number | undefined>;
   alert?: () => Promise<boolean>;
   onSample?: (sample: Sample) => void;
+  /** The events just handed to a target, with their truth (the label publisher plans their labels). */
+  onSend?: (events: { tx: Transaction; isFraud: boolean }[]) => void;
   /** Ends the run early (SIGINT). */
   aborted?: () => boolean;
 }
@@ -161,10 +164,11 @@ export async function runAttack(
     for (const [i, target] of targets.entries()) {
       while ((backlogs[i] as number) > 0 && target.inFlight < options.concurrency) {
         const n = Math.min(backlogs[i] as number, target.batchSize);
-        const events = Array.from({ length: n }, () => payload.next().tx);
+        const picked = Array.from({ length: n }, () => payload.next());
         backlogs[i] = (backlogs[i] as number) - n;
         backlog -= n;
-        target.send(events);
+        target.send(picked.map((p) => p.tx));
+        observers.onSend?.(picked);
       }
     }
   };

@@ -3,11 +3,11 @@
 import http from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { toHttpBinary } from '@fraud/local-dispatcher/http-binary';
+import { memoizedDefaultPartitioner } from '@fraud/local-dispatcher/kafka-partitioner.mjs';
+import { type RecordEncoder, useRecordEncoder } from '@fraud/local-dispatcher/kafka-record.mjs';
 import { transactionEvent, transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import type { Transaction } from '@fraud/transactions';
 import { Kafka, logLevel, type Message, Partitioners, type Producer } from 'kafkajs';
-import { memoizedDefaultPartitioner } from './kafka-partitioner.mjs';
-import { type RecordEncoder, useRecordEncoder } from './kafka-record.mjs';
 
 export const SOURCE = '/attack-generator';
 

@@ -14,11 +14,18 @@ import { ensureKube } from '@fraud/testkit/install/kube';
 import { startControlPlane } from '@fraud/testkit/kube';
 import { freePort } from '@fraud/testkit/ports';
 import { startProcess, waitUntil } from '@fraud/testkit/process';
-import { argv } from 'zx';
+import { minimist } from 'zx';
+import { parseScriptArgs } from '../lib/options.mts';
 import { buildGoModuleMirror } from './lib/go-module-mirror.mts';
 import { Kubectl } from './lib/kubectl.mts';
 import { renderKustomization } from './lib/manifests.mts';
 
+const argv = parseScriptArgs(
+  minimist,
+  process.argv.slice(2),
+  ['runs'],
+  'usage: npx tsx scripts/cluster/bench.mts [--runs N]   (N control planes, 1..10, default 3)',
+);
 const runs = Number(argv.runs ?? 3);
 if (!Number.isInteger(runs) || runs < 1 || runs > 10) {
   console.error('--runs must be a whole number from 1 to 10');

@@ -16,6 +16,7 @@ export const usage = `usage: npm run bootstrap -- [options]
   --scaling cpu|requests        score autoscaling overlay (default cpu: HPA on CPU 70%)
   --score-image <ref>           image of functions/score (registry/name:tag or @sha256:...)
   --retrain-hook-image <ref>    image of functions/retrain-hook
+  --archive-image <ref>         image of functions/archive
   --without-admission-webhooks  leave out upstream webhook configurations (test control planes without pods)`;
 
 const options = [
@@ -31,6 +32,7 @@ const options = [
   'scaling',
   'score-image',
   'retrain-hook-image',
+  'archive-image',
   'without-admission-webhooks',
 ];
 

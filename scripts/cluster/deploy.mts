@@ -7,7 +7,7 @@ import { chalk } from 'zx';
 import { parseOptions, runCli } from './lib/cli.mts';
 import { deployFunctions } from './lib/components.mts';
 
-const usage = `usage: npm run deploy -- --score-image <ref> --retrain-hook-image <ref> [--scaling cpu|requests]
+const usage = `usage: npm run deploy -- --score-image <ref> --retrain-hook-image <ref> --archive-image <ref> [--scaling cpu|requests]
        [--kubeconfig f] [--context c] [--wait all|workloads|none] [--timeout s] [--dry-run]`;
 
 export async function deploy(args: string[]): Promise<void> {
@@ -23,6 +23,7 @@ export async function deploy(args: string[]): Promise<void> {
       'scaling',
       'score-image',
       'retrain-hook-image',
+      'archive-image',
     ],
     usage,
   );

@@ -12,7 +12,8 @@
 //                                                                  listed as skipped with the reason
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { argv, chalk } from 'zx';
+import { chalk, minimist } from 'zx';
+import { parseScriptArgs } from '../lib/options.mts';
 import { buildGoModuleMirror, type MirrorReport } from './lib/go-module-mirror.mts';
 import { CommandError, Kubectl } from './lib/kubectl.mts';
 import { upstreamCharts, upstreamFiles } from './lib/upstream.mts';
@@ -68,11 +69,14 @@ export function readMirrorReport(dir: string): MirrorReport {
   return JSON.parse(readFileSync(path.join(dir, 'MANIFEST.json'), 'utf8')) as MirrorReport;
 }
 
+const usage = 'usage: mirror.mts --out <dir> --from releases|go-modules';
+
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const argv = parseScriptArgs(minimist, process.argv.slice(2), ['out', 'from'], usage);
   const out = argv.out ? path.resolve(String(argv.out)) : undefined;
   const from = String(argv.from ?? '');
   if (!out || (from !== 'releases' && from !== 'go-modules')) {
-    console.error('usage: mirror.mts --out <dir> --from releases|go-modules');
+    console.error(usage);
     process.exit(2);
   }
   const report = await buildMirror(out, from);

@@ -21,7 +21,8 @@ import { promisify } from 'node:util';
 import { ensureKube } from '@fraud/testkit/install/kube';
 import { startControlPlane } from '@fraud/testkit/kube';
 import { cacheDir } from '@fraud/testkit/paths';
-import { chalk } from 'zx';
+import { chalk, minimist } from 'zx';
+import { parseScriptArgs } from '../lib/options.mts';
 import { repoRoot } from '../lib/repo.mts';
 import { bootstrap } from './bootstrap.mts';
 import { airflowManifests } from './lib/components.mts';
@@ -30,6 +31,13 @@ import { objectsOf, renderKustomization } from './lib/manifests.mts';
 import { standInCrdYaml, standIns } from './lib/stand-in-crds.mts';
 import { buildMirror } from './mirror.mts';
 import { teardown } from './teardown.mts';
+
+parseScriptArgs(
+  minimist,
+  process.argv.slice(2),
+  [],
+  'usage: npm run test:cluster   (no options: runs every check against a fresh control plane)',
+);
 
 const run = promisify(execFile);
 const results: { name: string; ok: boolean; detail?: string }[] = [];
@@ -132,6 +140,7 @@ const images = {
   score:
     'registry.example.com/fraud/score@sha256:1111111111111111111111111111111111111111111111111111111111111111',
   retrainHook: 'registry.example.com/fraud/retrain-hook:0.1.0',
+  archive: 'registry.example.com/fraud/archive:0.1.0',
 };
 let exitCode = 0;
 try {
@@ -167,6 +176,8 @@ try {
     images.score,
     '--retrain-hook-image',
     images.retrainHook,
+    '--archive-image',
+    images.archive,
     '--without-admission-webhooks',
   ];
   await check('bootstrap --dry-run prints the plan and changes nothing', async () => {
@@ -235,6 +246,8 @@ try {
       for (const [ns, name, keys] of [
         ['mlflow', 'mlflow-postgres', ['password']],
         ['mlflow', 'mlflow-webhooks', ['encryption-key']],
+        ['mlflow', 'archive-postgres', ['password']],
+        ['fraud', 'archive-postgres', ['password']],
         ['fraud', 'retrain-hook', ['airflow-hmac-secret', 'mlflow-webhook-secret']],
         ['airflow', 'airflow-fernet-key', ['fernet-key']],
         ['airflow', 'retrain-hook-hmac', ['secret']],
@@ -585,7 +598,7 @@ try {
   });
 
   // ---- 6. Knative's own validation --------------------------------------------------------------------
-  for (const overlay of ['knative/overlays/cpu', 'knative/overlays/requests']) {
+  for (const overlay of ['knative/overlays/cpu', 'knative/overlays/requests', 'knative/overlays/grpc']) {
     await check(`knative-validate: ${overlay} (SetDefaults + Validate)`, async () => {
       const yaml = await renderKustomization(kubectl, overlay, {
         'registry.invalid/fraud/score': images.score,

@@ -19,17 +19,21 @@ export interface LocalService {
 export async function startKafkaSinkBridge(options: {
   bootstrap: string;
   port?: number;
+  /** The address to listen on (default loopback; the live cluster's pods reach it on the node's bridge). */
+  host?: string;
+  logDir?: string;
 }): Promise<LocalService & { url: string }> {
   const port = options.port ?? Number(process.env.KAFKA_SINK_PORT ?? 8090);
+  const host = options.host ?? '127.0.0.1';
   const proc = startProcess({
     name: 'kafka-sink-bridge',
     command: process.execPath,
     args: ['--import', 'tsx', entry, 'bridge'],
     cwd: repoRoot,
-    logDir,
-    env: { KAFKA_BOOTSTRAP: options.bootstrap, PORT: String(port), TOPIC: 'decisions' },
+    logDir: options.logDir ?? logDir,
+    env: { KAFKA_BOOTSTRAP: options.bootstrap, PORT: String(port), HOST: host, TOPIC: 'decisions' },
   });
-  const url = `http://127.0.0.1:${port}/`;
+  const url = `http://${host}:${port}/`;
   await waitUntil(
     proc,
     `the KafkaSink bridge on ${url}`,
@@ -43,19 +47,28 @@ export async function startDispatcher(options: {
   bootstrap: string;
   sinkUrl: string;
   ordering?: 'ordered' | 'unordered';
+  /** Another KafkaSource (the archive's): its topics, consumer group, dead-letter topic and process name. */
+  topics?: string[];
+  group?: string;
+  deadLetterTopic?: string;
+  name?: string;
+  /** Where a new consumer group starts (the KafkaSource's initialOffset; default latest). */
+  initialOffset?: 'earliest' | 'latest';
+  logDir?: string;
 }): Promise<LocalService> {
   const proc = startProcess({
-    name: 'kafka-source-dispatcher',
+    name: options.name ?? 'kafka-source-dispatcher',
     command: process.execPath,
     args: ['--import', 'tsx', entry, 'dispatcher'],
     cwd: repoRoot,
-    logDir,
+    logDir: options.logDir ?? logDir,
     env: {
+      ...(options.initialOffset ? { INITIAL_OFFSET: options.initialOffset } : {}),
       KAFKA_BOOTSTRAP: options.bootstrap,
       SINK_URL: options.sinkUrl,
-      TOPICS: 'transactions',
-      DEAD_LETTER_TOPIC: 'transactions-dlq',
-      GROUP_ID: 'fraud-scorer-local',
+      TOPICS: (options.topics ?? ['transactions']).join(','),
+      DEAD_LETTER_TOPIC: options.deadLetterTopic ?? 'transactions-dlq',
+      GROUP_ID: options.group ?? 'fraud-scorer-local',
       ORDERING: options.ordering ?? process.env.DISPATCH_ORDERING ?? 'ordered',
     },
   });

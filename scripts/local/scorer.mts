@@ -52,6 +52,8 @@ export async function startScorer(options: ScorerOptions = {}): Promise<RunningS
     logDir: options.logDir ?? path.join(repoRoot, '.cache', 'logs'),
     env: {
       PORT: String(port),
+      // gRPC (Open Inference Protocol) beside it: SCORER_GRPC_PORT, else 8085 (the local retrain-hook has 8081).
+      GRPC_PORT: process.env.SCORER_GRPC_PORT ?? '8085',
       HOST: host,
       MODEL_CACHE_DIR: path.join(repoRoot, '.cache', 'model-cache'),
       ...options.env,

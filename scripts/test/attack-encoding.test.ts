@@ -1,13 +1,14 @@
 // The attack generator's Kafka drop-ins give the same bytes and partitions as kafkajs' own code, and its
 // producer threads keep each card's events on one connection.
+
+import { memoizedDefaultPartitioner } from '@fraud/local-dispatcher/kafka-partitioner.mjs';
+import { encodeRecord, type RecordFields, stockRecord } from '@fraud/local-dispatcher/kafka-record.mjs';
 import { transactionMessage } from '@fraud/local-dispatcher/transaction-event';
 import { TransactionSource, withoutLabels } from '@fraud/transactions';
 import test from 'ava';
 import fc from 'fast-check';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { defaultProducers, parseArgs } from '../attack/args.mts';
-import { memoizedDefaultPartitioner } from '../attack/kafka-partitioner.mjs';
-import { encodeRecord, type RecordFields, stockRecord } from '../attack/kafka-record.mjs';
 import { workerOf } from '../attack/targets.mts';
 
 const stock = stockRecord();

@@ -7,6 +7,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '@fraud/testkit/ports';
+import { startPostgres } from '@fraud/testkit/postgres';
 import { startProcess, waitUntil } from '@fraud/testkit/process';
 import test from 'ava';
 import { parse } from 'yaml';
@@ -42,9 +43,19 @@ const localEnv: Record<string, Record<string, string>> = {
     MLFLOW_TRACKING_URI: 'http://127.0.0.1:9',
     PROMETHEUS_URL: 'http://127.0.0.1:9',
   },
+  // The cluster's PG* settings and password Secret give way to a real local PostgreSQL (started below).
+  archive: { PGHOST: '', PGPORT: '', PGUSER: '', PGDATABASE: '', PGPASSWORD: '' },
 };
 
-for (const name of ['score', 'retrain-hook']) {
+/** Services a function needs before it can be ready: started for the test, their env merged in. */
+const services: Record<string, () => Promise<{ env: Record<string, string>; stop(): Promise<void> }>> = {
+  async archive() {
+    const pg = await startPostgres({ database: 'archive' });
+    return { env: { DATABASE_URL: pg.url }, stop: () => pg.stop() };
+  },
+};
+
+for (const name of ['score', 'retrain-hook', 'archive']) {
   test(`functions/${name} builds and starts from a copy of its folder alone, as the buildpack does`, async (t) => {
     t.timeout(10 * 60_000, 'npm ci and tsc of a function folder');
     const folder = path.join(repoRoot, 'functions', name);
@@ -52,6 +63,7 @@ for (const name of ['score', 'retrain-hook']) {
     const buildEnv = Object.fromEntries((funcYaml.build.buildEnvs ?? []).map((e) => [e.name, e.value]));
     const dir = copyTrackedFiles(folder);
     const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'func-build-home-'));
+    const service = await services[name]?.();
     try {
       const run = $({ cwd: dir, env: { ...process.env, ...buildEnv }, quiet: true, nothrow: true });
       const install = await run`npm ci --no-audit --no-fund`;
@@ -70,6 +82,7 @@ for (const name of ['score', 'retrain-hook']) {
       const env: Record<string, string> = {
         ...runEnv,
         ...localEnv[name],
+        ...service?.env,
         PORT: String(port),
         HOME: cacheDir,
       };
@@ -100,6 +113,7 @@ for (const name of ['score', 'retrain-hook']) {
         await server.stop();
       }
     } finally {
+      await service?.stop();
       rmSync(dir, { recursive: true, force: true });
       rmSync(cacheDir, { recursive: true, force: true });
     }

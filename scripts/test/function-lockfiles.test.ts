@@ -16,7 +16,7 @@ const fix = 'run `npm run lock:functions`';
 test('there are function folders to check', (t) => {
   t.deepEqual(
     functionFolders().map((f) => path.basename(f)),
-    ['retrain-hook', 'score'],
+    ['archive', 'retrain-hook', 'score'],
   );
 });
 

@@ -1,4 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AirflowClient, AirflowRefusedError } from './airflow.ts';
+import { checkBearer, firingAlerts, parseAlertNotification, retrainRunId } from './alerts.ts';
+import type { AlertTriggerConfig } from './config.ts';
 import { SeenEvents } from './dedupe.ts';
 import {
   type AirflowEvent,
@@ -9,7 +12,7 @@ import {
   parseMlflowEvent,
 } from './events.ts';
 import type { HookMetrics } from './metrics.ts';
-import { UnavailableError } from './retry.ts';
+import { countAndLogRetries, UnavailableError, withRetry } from './retry.ts';
 import { type Outcome, type RolloutManager, VersionNotFoundError } from './rollout.ts';
 import { type Verdict, verifyAirflow, verifyMlflow } from './signatures.ts';
 import type { TrainingHistory } from './training-history.ts';
@@ -26,6 +29,9 @@ export interface AppOptions {
   replayWindowSeconds: number;
   logLevel?: string;
   bodyLimitBytes?: number;
+  /** Alertmanager → Airflow trigger; without it POST /alertmanager/webhook answers 404. */
+  alerting?: AlertTriggerConfig;
+  retry?: { baseMs: number; maxMs: number };
 }
 
 const RETRY_AFTER_SECONDS = '30';
@@ -66,6 +72,8 @@ export function buildApp(o: AppOptions): FastifyInstance {
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     if (error instanceof BadRequestError) return reply.code(400).send({ error: error.message });
     if (error instanceof VersionNotFoundError) return reply.code(404).send({ error: error.message });
+    // Airflow answered but refused (credentials, unknown DAG, params): a 502 names it, and Alertmanager retries.
+    if (error instanceof AirflowRefusedError) return reply.code(502).send({ error: error.message });
     if (error instanceof UnavailableError) {
       return reply
         .code(503)
@@ -139,6 +147,77 @@ export function buildApp(o: AppOptions): FastifyInstance {
       checkModel(name);
       return outcomeReply(reply, await o.rollout.handleVersion(version));
     });
+  });
+
+  const alerting = o.alerting;
+  const airflow = alerting
+    ? new AirflowClient({
+        baseUrl: alerting.airflowUrl,
+        username: alerting.airflowUsername,
+        password: alerting.airflowPassword,
+      })
+    : undefined;
+  app.post('/alertmanager/webhook', async (request, reply) => {
+    if (!alerting || !airflow)
+      return reply
+        .code(404)
+        .send({ error: 'the Alertmanager trigger is not enabled (ALERTMANAGER_BEARER_TOKEN unset)' });
+    const auth = checkBearer(alerting.bearerToken, request.headers.authorization);
+    if (!auth.ok) return refuse(reply, 'alertmanager', auth);
+    const notification = parseAlertNotification(parseJson(bodyOf(request)));
+    const firing = firingAlerts(notification, alerting.alertNames);
+    if (firing.length === 0) {
+      o.metrics.alertTriggers.inc({ outcome: 'ignored' });
+      return reply.code(200).send({ ignored: `no firing ${alerting.alertNames.join('/')} alert` });
+    }
+    o.metrics.events.inc({ endpoint: 'alertmanager', type: firing[0]!.labels.alertname ?? 'unknown' });
+    const runId = retrainRunId(notification.groupKey, firing);
+    const answer = { dag_id: alerting.dagId, dag_run_id: runId };
+    // Repeats of the same firing are answered here without calling Airflow; across restarts and
+    // replicas, Airflow's unique run id (409) does the same.
+    const claim = seen.claim(`alertmanager:${runId}`);
+    if (claim !== 'new') {
+      o.metrics.alertTriggers.inc({ outcome: 'duplicate' });
+      return reply.code(200).send({ duplicate: true, status: claim, ...answer });
+    }
+    try {
+      const alerts = firing.map(
+        (a) => `${a.labels.alertname}${a.labels.version ? ` v${a.labels.version}` : ''}`,
+      );
+      const result = await withRetry(
+        () =>
+          airflow.triggerDagRun(
+            alerting.dagId,
+            runId,
+            alerting.dagConf,
+            `retrain-hook: ${[...new Set(alerts)].join(', ')} firing since ${firing[0]!.startsAt}`,
+          ),
+        {
+          attempts: alerting.airflowRetryAttempts,
+          baseMs: o.retry?.baseMs ?? 250,
+          maxMs: o.retry?.maxMs ?? 10_000,
+          onRetry: countAndLogRetries(
+            o.metrics.dependencyErrors,
+            request.log,
+            'Airflow unavailable, retrying',
+          ),
+        },
+      );
+      seen.complete(`alertmanager:${runId}`);
+      if (!result.created) {
+        o.metrics.alertTriggers.inc({ outcome: 'duplicate' });
+        return reply.code(200).send({ duplicate: true, status: 'exists', ...answer });
+      }
+      o.metrics.alertTriggers.inc({ outcome: 'triggered' });
+      request.log.info({ ...answer, alerts }, 'retraining triggered by an alert');
+      return reply.code(202).send({ triggered: true, state: result.state, ...answer });
+    } catch (error) {
+      // Not remembered: Alertmanager retries a 5xx, and the next attempt must try Airflow again.
+      seen.release(`alertmanager:${runId}`);
+      o.metrics.alertTriggers.inc({ outcome: 'failed' });
+      if (error instanceof UnavailableError) o.metrics.dependencyErrors.inc({ dependency: 'airflow' });
+      throw error;
+    }
   });
 
   app.get('/status', async () => ({ rollout: o.rollout.current ?? null }));

@@ -21,6 +21,21 @@ export interface Config {
   retryBaseMs: number;
   retryMaxMs: number;
   statusPollMs: number;
+  /** Alertmanager → retrain trigger; undefined (endpoint answers 404) unless ALERTMANAGER_BEARER_TOKEN is set. */
+  alerting: AlertTriggerConfig | undefined;
+}
+
+export interface AlertTriggerConfig {
+  bearerToken: string;
+  airflowUrl: string;
+  airflowUsername: string;
+  airflowPassword: string;
+  dagId: string;
+  /** Alert names that start a retraining run. */
+  alertNames: string[];
+  /** The DAG run's conf (its params). */
+  dagConf: Record<string, unknown>;
+  airflowRetryAttempts: number;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,6 +76,44 @@ function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
   const value = env[name];
   if (!value) throw new ConfigError(`${name} is required: ${why}`);
   return value;
+}
+
+function alertTrigger(env: NodeJS.ProcessEnv): AlertTriggerConfig | undefined {
+  const bearerToken = env.ALERTMANAGER_BEARER_TOKEN;
+  if (!bearerToken) return undefined;
+  if (bearerToken.trim().length < 16)
+    throw new ConfigError('ALERTMANAGER_BEARER_TOKEN must be at least 16 characters');
+  const why = "ALERTMANAGER_BEARER_TOKEN is set, so alerts trigger DAG runs through Airflow's REST API";
+  const airflowUrl = required(env, 'AIRFLOW_API_URL', why);
+  try {
+    new URL(airflowUrl);
+  } catch {
+    throw new ConfigError(`AIRFLOW_API_URL must be a URL (got ${JSON.stringify(airflowUrl)})`);
+  }
+  let dagConf: unknown = { source: 'archive' };
+  if (env.RETRAIN_DAG_CONF) {
+    try {
+      dagConf = JSON.parse(env.RETRAIN_DAG_CONF);
+    } catch {
+      throw new ConfigError('RETRAIN_DAG_CONF must be a JSON object');
+    }
+    if (typeof dagConf !== 'object' || dagConf === null || Array.isArray(dagConf))
+      throw new ConfigError('RETRAIN_DAG_CONF must be a JSON object');
+  }
+  const alertNames = (env.RETRAIN_ALERTS || 'FraudModelRecallDrop')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  return {
+    bearerToken: bearerToken.trim(),
+    airflowUrl,
+    airflowUsername: required(env, 'AIRFLOW_USERNAME', why),
+    airflowPassword: required(env, 'AIRFLOW_PASSWORD', why),
+    dagId: env.AIRFLOW_DAG_ID || 'fraud_retrain',
+    alertNames,
+    dagConf: dagConf as Record<string, unknown>,
+    airflowRetryAttempts: integer(env, 'AIRFLOW_RETRY_ATTEMPTS', 4, 1, 20),
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -104,5 +157,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retryBaseMs: integer(env, 'RETRY_BASE_MS', 250, 1, 60_000),
     retryMaxMs: integer(env, 'RETRY_MAX_MS', 10_000, 1, 600_000),
     statusPollMs: integer(env, 'STATUS_POLL_MS', 1000, 10, 60_000),
+    alerting: alertTrigger(env),
   };
 }

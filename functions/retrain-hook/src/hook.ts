@@ -66,6 +66,8 @@ export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
     mlflowSecret: config.mlflowSecret,
     replayWindowSeconds: config.replayWindowSeconds,
     logLevel: config.logLevel,
+    alerting: config.alerting,
+    retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });
   app = built;
   return {

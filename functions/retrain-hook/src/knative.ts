@@ -63,6 +63,20 @@ export function servedPercent(service: KnativeService, revision: string): number
     .reduce((sum, t) => sum + (t.percent ?? 0), 0);
 }
 
+/**
+ * Knative's own verdict that `revision` failed (image missing, pods crashing, readiness never reached
+ * within its progress deadline): the Configuration marks its latest created revision failed, which the
+ * Service shows as ConfigurationsReady=False while that revision is `latestCreatedRevisionName`. Returns
+ * Knative's reason and message, or undefined while there is no such verdict.
+ */
+export function revisionFailure(service: KnativeService, revision: string): string | undefined {
+  const status = service.status;
+  if (status?.latestCreatedRevisionName !== revision) return undefined;
+  const condition = status.conditions?.find((c) => c.type === 'ConfigurationsReady');
+  if (condition?.status !== 'False') return undefined;
+  return [condition.reason, condition.message].filter(Boolean).join(': ') || 'ConfigurationsReady=False';
+}
+
 export function canaryTarget(service: KnativeService): TrafficTarget | undefined {
   return (service.spec.traffic ?? []).find((t) => t.tag === CANARY_TAG && (t.percent ?? 0) > 0);
 }

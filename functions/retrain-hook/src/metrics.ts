@@ -63,9 +63,15 @@ export function createMetrics() {
       labelNames: ['endpoint', 'type'] as const,
       registers,
     }),
+    alertTriggers: new Counter({
+      name: 'fraud_retrain_alert_triggers_total',
+      help: 'Alertmanager notifications for a retraining alert, by outcome (triggered, duplicate, ignored, failed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     dependencyErrors: new Counter({
       name: 'fraud_retrain_dependency_errors_total',
-      help: 'Failed calls to MLflow, Kubernetes or Prometheus (each retry counts)',
+      help: 'Failed calls to MLflow, Kubernetes, Prometheus or Airflow (each retry counts)',
       labelNames: ['dependency'] as const,
       registers,
     }),

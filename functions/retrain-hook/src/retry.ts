@@ -1,7 +1,7 @@
 /** An error worth retrying: the dependency is down or overloaded, not the request wrong. */
 export class UnavailableError extends Error {
   constructor(
-    readonly dependency: 'mlflow' | 'kubernetes' | 'prometheus',
+    readonly dependency: 'mlflow' | 'kubernetes' | 'prometheus' | 'airflow',
     message: string,
     options?: { cause?: unknown },
   ) {

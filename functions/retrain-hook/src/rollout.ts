@@ -4,6 +4,7 @@ import {
   canaryTarget,
   candidateTemplate,
   type KnativeService,
+  revisionFailure,
   revisionNameFor,
   type ScoreServiceClient,
   servedPercent,
@@ -244,10 +245,18 @@ export class RolloutManager {
         [TAG.state]: 'canary',
       }),
     );
-    const ready = await this.waitFor(
-      (s) => s.status?.latestReadyRevisionName === r.revision && servedPercent(s, r.revision) > 0,
-      this.o.policy.canary.ready_timeout_seconds * 1000,
-    );
+    // Knative's verdict on the revision ends the wait early; ready_timeout_seconds bounds it otherwise.
+    const knative: { failure?: string } = {};
+    const ready = await this.waitFor((s) => {
+      knative.failure = revisionFailure(s, r.revision);
+      return (
+        knative.failure !== undefined ||
+        (s.status?.latestReadyRevisionName === r.revision && servedPercent(s, r.revision) > 0)
+      );
+    }, this.o.policy.canary.ready_timeout_seconds * 1000);
+    if (knative.failure !== undefined) {
+      return this.rollback(r, 'not_ready', [`revision ${r.revision} failed (Knative: ${knative.failure})`]);
+    }
     if (!ready) {
       return this.rollback(r, 'not_ready', [
         `revision ${r.revision} was not ready and serving within ${this.o.policy.canary.ready_timeout_seconds} s`,

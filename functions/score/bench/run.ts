@@ -5,7 +5,9 @@
 //   FastAPI + scikit-learn under uvicorn, one worker (original design) · our scorer on each interface
 //   + p99 at half the peak rate, cold start to ready, RSS under load, micro-batching gain.
 //
-// Env: BENCH_SECONDS (per run, default 5), BENCH_CONNECTIONS (default 64).
+// Part 1 is bench/serving.ts (hello-world ratio at 32 and 64 connections, inference modes at 1 and 2 CPUs,
+// paced tail latency); BENCH_ONLY=serving stops after it.
+// Env: BENCH_SECONDS (per run, default 5), BENCH_CONNECTIONS (default 64), BENCH_ROUNDS (default 3).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { InferencePool } from '../src/inference/pool.ts';
 import { type ModelCard, parseModelCard } from '../src/model/card.ts';
 import { rowEncoder } from '../src/model/features.ts';
 import { pacedLoad } from './paced-load.ts';
+import { servingBench } from './serving.ts';
 import { benchVenv } from './venv.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -59,7 +62,7 @@ async function startServer(
     args,
     cwd,
     logDir,
-    env: { PORT: String(port), ...env },
+    env: { PORT: String(port), GRPC_PORT: '0', ...env },
   });
   await waitUntil(proc, `${name} ${readyPath}`, async () => (await fetch(url + readyPath)).ok, 180_000, 5);
   return { name, url, proc, coldStartMs: performance.now() - started };
@@ -168,6 +171,19 @@ console.log(
 );
 const build = spawnSync('npm', ['run', 'build'], { cwd: scoreDir, encoding: 'utf8' });
 if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
+
+const benchRow = new Float32Array(card.features.length);
+rowEncoder(card)(rows[0] as Record<string, unknown>, benchRow, 0);
+const serving = await servingBench({
+  scoreDir,
+  tensor: { model: card.name, input: card.input.name, row: Array.from(benchRow) },
+  logDir,
+  body: one,
+  seconds,
+  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+});
+console.log(`\n${serving}\n`);
+if (process.env.BENCH_ONLY === 'serving') process.exit(0);
 
 // Cold start: process spawn → /health/readiness 200 with the model loaded and warmed (median of 3).
 const colds: number[] = [];
@@ -372,3 +388,4 @@ scorer peak RSS under load   ${scorerRss.toFixed(0)} MB   (target < 200 MB)
 micro-batching, pool only    ${poolBatched.rowsPerSecond.toFixed(0)} vs ${poolOne.rowsPerSecond.toFixed(0)} rows/s one-row runs = ${ratio(poolBatched.rowsPerSecond, poolOne.rowsPerSecond)} (mean batch ${poolBatched.meanBatch.toFixed(1)})   (target ≥ 3×)
 micro-batching, HTTP 256c    ${httpBatched.rps.toFixed(0)} vs ${httpOneRow.rps.toFixed(0)} rows/s = ${ratio(httpBatched.rps, httpOneRow.rps)}
 `);
+console.log(serving);

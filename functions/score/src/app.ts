@@ -21,7 +21,7 @@ declare module 'fastify' {
   }
 }
 
-const packageVersion = (
+export const packageVersion = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
@@ -81,12 +81,21 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setErrorHandler((error: FastifyError | ClientError, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    // A v2 route may have set octet-stream before failing: errors are JSON (see the onSend hook below).
+    reply.header('content-type', 'application/json');
     if (error instanceof ClientError) for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
     if (status >= 500 && status !== 503) {
       request.log.error({ err: error }, 'request failed');
       return reply.code(status).send({ error: `internal error: ${error.message}` });
     }
     return reply.code(status).send({ error: error.message });
+  });
+  // Error bodies as exactly `application/json`: KServe's REST client shows the server's error text only for
+  // that header value, and fastify appends `; charset=utf-8` (JSON is UTF-8 by definition, RFC 8259).
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (reply.statusCode >= 400 && reply.getHeader('content-type') === 'application/json; charset=utf-8')
+      reply.header('content-type', 'application/json');
+    done(null, payload);
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` }),

@@ -2,9 +2,12 @@
 // with a message naming the variable, instead of running with a surprise.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { availableCpus, resolveInferenceMode } from './inference/cpus.ts';
 
 export interface ScorerConfig {
   port: number;
+  /** Open Inference Protocol over gRPC (h2c), beside the HTTP port. */
+  grpcPort: number;
   host: string;
   modelUri: string;
   mlflowTrackingUri: string | undefined;
@@ -15,6 +18,10 @@ export interface ScorerConfig {
   decisionSinkDelivery: 'after-reply' | 'before-reply';
   sinkMaxBuffer: number;
   sinkMaxRetries: number;
+  /** Resolved: `auto` has become inline (≤ 1 CPU) or workers. */
+  inferenceMode: 'inline' | 'workers';
+  /** What INFERENCE_MODE said (for the startup log). */
+  inferenceModeSetting: 'inline' | 'workers' | 'auto';
   inferenceWorkers: number;
   maxBatchSize: number;
   maxBatchWaitUs: number;
@@ -51,6 +58,13 @@ function url(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw.replace(/\/+$/, '');
 }
 
+function inferenceMode(env: NodeJS.ProcessEnv): ScorerConfig['inferenceModeSetting'] {
+  const raw = env.INFERENCE_MODE || 'auto';
+  if (raw !== 'inline' && raw !== 'workers' && raw !== 'auto')
+    throw new ConfigError(`INFERENCE_MODE must be inline, workers or auto, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
 function sinkDelivery(env: NodeJS.ProcessEnv): ScorerConfig['decisionSinkDelivery'] {
   const raw = env.DECISION_SINK_DELIVERY || 'after-reply';
   if (raw !== 'after-reply' && raw !== 'before-reply')
@@ -74,8 +88,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ScorerConfig {
   if (modelUri.startsWith('models:/') && !mlflowTrackingUri)
     throw new ConfigError(`MODEL_URI ${modelUri} needs MLFLOW_TRACKING_URI`);
   const maxBatchSize = int(env, 'MAX_BATCH_SIZE', 256, 1, 65_536);
+  const inferenceModeSetting = inferenceMode(env);
+  // HTTP_PORT wins over PORT: in the gRPC Knative Service, Knative sets PORT to the one (h2c) container port.
+  const httpPort =
+    env.HTTP_PORT !== undefined && env.HTTP_PORT !== ''
+      ? int(env, 'HTTP_PORT', 8080, 0, 65_535)
+      : int(env, 'PORT', 8080, 0, 65_535);
+  const grpcPort = int(env, 'GRPC_PORT', 8081, 0, 65_535);
+  if (grpcPort !== 0 && grpcPort === httpPort)
+    throw new ConfigError(
+      `GRPC_PORT must differ from the HTTP port (${httpPort}); set HTTP_PORT or PORT elsewhere`,
+    );
   return {
-    port: int(env, 'PORT', 8080, 0, 65_535),
+    port: httpPort,
+    grpcPort,
     host: env.HOST || '0.0.0.0',
     modelUri,
     mlflowTrackingUri,
@@ -85,9 +111,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ScorerConfig {
     decisionSinkDelivery: sinkDelivery(env),
     sinkMaxBuffer: int(env, 'SINK_MAX_BUFFER', 10_000, 1, 10_000_000),
     sinkMaxRetries: int(env, 'SINK_MAX_RETRIES', 5, 0, 100),
+    inferenceModeSetting,
+    inferenceMode: resolveInferenceMode(inferenceModeSetting, availableCpus()),
     inferenceWorkers: int(env, 'INFERENCE_WORKERS', 1, 1, 64),
     maxBatchSize,
-    maxBatchWaitUs: int(env, 'MAX_BATCH_WAIT_US', 500, 0, 1_000_000),
+    // 0: batch only what is already queued when a worker frees up; waiting for company only adds latency
+    // unless the CPU is saturated, and then the queue fills on its own (BENCHMARKS.md, serving).
+    maxBatchWaitUs: int(env, 'MAX_BATCH_WAIT_US', 0, 0, 1_000_000),
     maxQueue: int(env, 'MAX_QUEUE', 4096, 1, 10_000_000),
     maxRequestRows: int(env, 'MAX_REQUEST_ROWS', 1000, 1, 1_000_000),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 1_073_741_824),

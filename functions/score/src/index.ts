@@ -11,7 +11,7 @@ try {
   console.error(`score: configuration error: ${err.message}`);
   process.exit(2);
 }
-const workers = prespawnWorkers(config.inferenceWorkers);
+const workers = config.inferenceMode === 'workers' ? prespawnWorkers(config.inferenceWorkers) : [];
 try {
   const { serve } = await import('./server.ts');
   await serve(config, workers);

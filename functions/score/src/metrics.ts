@@ -3,7 +3,7 @@
 import client from 'prom-client';
 import type { ModelCard } from './model/card.ts';
 
-export type Route = 'cloudevents' | 'score' | 'v2_infer';
+export type Route = 'cloudevents' | 'score' | 'v2_infer' | 'grpc_infer';
 export type Outcome = 'ok' | 'invalid' | 'rejected' | 'not_ready' | 'error';
 
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -15,6 +15,12 @@ type CardFacts = { created_at?: unknown; baseline?: { fraud_rate_at_threshold?: 
 export function baselineFraudRate(card: ModelCard): number | undefined {
   const rate = (card as CardFacts).baseline?.fraud_rate_at_threshold;
   return typeof rate === 'number' && rate >= 0 && rate <= 1 ? rate : undefined;
+}
+
+/** The card's metrics.recall_at_threshold (holdout recall at the served threshold), when it is in [0, 1]. */
+export function holdoutRecall(card: ModelCard): number | undefined {
+  const recall = (card as { metrics?: { recall_at_threshold?: unknown } }).metrics?.recall_at_threshold;
+  return typeof recall === 'number' && recall >= 0 && recall <= 1 ? recall : undefined;
 }
 
 // RFC 3339 with an explicit zone, as the trainer writes it (2026-11-28T04:40:43Z): a zoneless time would be
@@ -81,6 +87,11 @@ export class ScorerMetrics {
     help: "The model card's baseline.fraud_rate_at_threshold: share of holdout rows scored as fraud.",
     labelNames: ['name', 'version'] as const,
   });
+  readonly modelHoldoutRecall = new client.Gauge({
+    name: 'fraud_scorer_model_holdout_recall',
+    help: "The model card's metrics.recall_at_threshold: recall on the holdout at the served threshold (what FraudModelRecallDrop compares live recall with).",
+    labelNames: ['name', 'version'] as const,
+  });
   readonly modelTrainedTimestamp = new client.Gauge({
     name: 'fraud_scorer_model_trained_timestamp_seconds',
     help: "The model card's created_at (when the model was trained), in Unix seconds.",
@@ -123,11 +134,14 @@ export class ScorerMetrics {
     // A card without these facts exports no series: the alerts treat "absent" as "unknown", never as 0.
     this.modelBaselineFraudRate.reset();
     this.modelTrainedTimestamp.reset();
+    this.modelHoldoutRecall.reset();
     const model = { name: card.name, version: card.version };
     const baselineRate = baselineFraudRate(card);
     if (baselineRate !== undefined) this.modelBaselineFraudRate.set(model, baselineRate);
     const trainedAt = trainedAtSeconds(card);
     if (trainedAt !== undefined) this.modelTrainedTimestamp.set(model, trainedAt);
+    const recall = holdoutRecall(card);
+    if (recall !== undefined) this.modelHoldoutRecall.set(model, recall);
     const buckets = card.baseline?.score_buckets?.length
       ? card.baseline.score_buckets
       : [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1];

@@ -50,6 +50,7 @@ export class Scorer {
     this.pool = new InferencePool({
       prespawned,
       workers: config.inferenceWorkers,
+      inline: config.inferenceMode === 'inline',
       maxBatchSize: config.maxBatchSize,
       maxBatchWaitUs: config.maxBatchWaitUs,
       maxQueue: config.maxQueue,

@@ -1,8 +1,10 @@
 // The server proper (started by index.ts): listen so probes answer while the model loads; on SIGTERM stop
 // taking requests, drain in-flight ones and pending decisions, then exit.
 import type { Worker } from 'node:worker_threads';
-import { buildApp } from './app.ts';
+import { buildApp, packageVersion } from './app.ts';
 import type { ScorerConfig } from './config.ts';
+import { type GrpcServer, startGrpcServer } from './grpc/server.ts';
+import { availableCpus } from './inference/cpus.ts';
 import { ScorerMetrics } from './metrics.ts';
 import { Scorer } from './scorer.ts';
 import { DecisionSink } from './sink.ts';
@@ -32,6 +34,7 @@ export async function serve(config: ScorerConfig, prespawned: Worker[]): Promise
     : undefined;
   const app = buildApp({ config, scorer, metrics, sink, logger: true });
 
+  let grpcServer: GrpcServer | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -45,9 +48,10 @@ export async function serve(config: ScorerConfig, prespawned: Worker[]): Promise
     }, config.shutdownGraceMs);
     force.unref();
     const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
-    await app.close();
+    await Promise.all([app.close(), grpcServer?.close(Math.max(0, config.shutdownGraceMs - 500))]);
     clearInterval(closeIdle);
     await sink?.drain(Math.max(0, config.shutdownGraceMs - 500));
+    sink?.close();
     await scorer.close();
     // stdout to a pipe is asynchronous: exit only once the last line is out.
     process.stdout.write(
@@ -62,5 +66,17 @@ export async function serve(config: ScorerConfig, prespawned: Worker[]): Promise
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log(`listening on http://${config.host}:${port}`);
+  grpcServer = await startGrpcServer({
+    scorer,
+    metrics,
+    host: config.host,
+    port: config.grpcPort,
+    maxRequestRows: config.maxRequestRows,
+    serverVersion: packageVersion,
+  });
+  log(`gRPC (Open Inference Protocol, h2c) on ${config.host}:${grpcServer.port}`);
+  log(
+    `inference ${config.inferenceMode}${config.inferenceMode === 'workers' ? ` (${config.inferenceWorkers} worker threads)` : ' on the main thread'}; INFERENCE_MODE=${config.inferenceModeSetting}, ${availableCpus()} CPUs`,
+  );
   await loading;
 }

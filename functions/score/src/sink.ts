@@ -2,6 +2,8 @@
 // drops reply events, so this is how decisions reach the `decisions` topic. Bounded buffer (drops, counted,
 // when full), a few sends in flight, exponential backoff on retryable failures.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { encodeHeaderValue } from './ce-headers.ts';
 import type { ScorerMetrics } from './metrics.ts';
 
@@ -22,6 +24,42 @@ export interface SinkOptions {
 }
 
 const RETRYABLE = new Set([404, 408, 409, 429]);
+const TIMEOUT_MS = 5000;
+// As many sends as the scorer has requests in flight (containerConcurrency 64): in before-reply mode each of
+// them waits for its own decision to reach the sink, so fewer would cap the whole event path.
+const DEFAULT_CONCURRENCY = 64;
+
+/**
+ * One POST over a keep-alive agent. node:http, not fetch: in the local event path's profile (BENCHMARKS.md,
+ * issue 12) fetch's WHATWG machinery (undici Request/Response, streams, AbortSignal.timeout) took 47% of
+ * the scorer's main thread at one decision per event.
+ */
+function post(
+  url: URL,
+  agent: http.Agent,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number } | { error: string }> {
+  return new Promise((resolve) => {
+    const request = (url.protocol === 'https:' ? https : http).request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': String(body.length) },
+        timeout: TIMEOUT_MS,
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve({ status: response.statusCode ?? 0 }));
+        response.on('error', (err) => resolve({ error: err.message }));
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    request.on('error', (err) => resolve({ error: err.message }));
+    request.end(body);
+  });
+}
 
 interface Pending {
   event: DecisionEvent;
@@ -32,8 +70,15 @@ export class DecisionSink {
   private readonly buffer: Pending[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly url: URL;
+  private readonly agent: http.Agent;
 
-  constructor(private readonly options: SinkOptions) {}
+  constructor(private readonly options: SinkOptions) {
+    this.url = new URL(options.url);
+    const agentOptions = { keepAlive: true, maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY };
+    this.agent =
+      this.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  }
 
   /**
    * Never throws. The returned promise says whether every event was delivered (false when one was dropped
@@ -57,7 +102,7 @@ export class DecisionSink {
   }
 
   private pump(): void {
-    const concurrency = this.options.concurrency ?? 16;
+    const concurrency = this.options.concurrency ?? DEFAULT_CONCURRENCY;
     while (this.inFlight < concurrency && this.buffer.length > 0) {
       const { event, done } = this.buffer.shift() as Pending;
       this.inFlight++;
@@ -84,27 +129,19 @@ export class DecisionSink {
     };
     if (event.subject) headers['ce-subject'] = encodeHeaderValue(event.subject);
     if (event.partitionkey) headers['ce-partitionkey'] = encodeHeaderValue(event.partitionkey);
-    const body = JSON.stringify(event.data);
+    const body = Buffer.from(JSON.stringify(event.data));
     const base = this.options.baseBackoffMs ?? 100;
     for (let attempt = 0; ; attempt++) {
       let retryable = true;
       let reason: string;
-      try {
-        const res = await fetch(this.options.url, {
-          method: 'POST',
-          headers,
-          body,
-          signal: AbortSignal.timeout(5000),
-        });
-        await res.arrayBuffer();
-        if (res.ok) {
-          this.options.metrics.sinkEvents.inc({ outcome: 'sent' });
-          return true;
-        }
+      const res = await post(this.url, this.agent, headers, body);
+      if ('error' in res) reason = res.error;
+      else if (res.status >= 200 && res.status < 300) {
+        this.options.metrics.sinkEvents.inc({ outcome: 'sent' });
+        return true;
+      } else {
         retryable = res.status >= 500 || RETRYABLE.has(res.status);
         reason = `HTTP ${res.status}`;
-      } catch (err) {
-        reason = (err as Error).message;
       }
       if (!retryable || attempt >= this.options.maxRetries) {
         this.options.metrics.sinkEvents.inc({ outcome: 'failed' });
@@ -117,6 +154,11 @@ export class DecisionSink {
       const delay = Math.min(base * 2 ** attempt, 10_000) * (0.5 + Math.random() / 2);
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+
+  /** Closes the kept-alive sockets (after drain). */
+  close(): void {
+    this.agent.destroy();
   }
 
   /** Resolves when nothing is buffered or in flight (shutdown), or after timeoutMs. */

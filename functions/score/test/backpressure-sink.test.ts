@@ -111,6 +111,7 @@ test.serial(
       await app.close();
     } finally {
       await s.close();
+      publisher.close();
       await sink.close();
     }
   },
@@ -146,6 +147,7 @@ test.serial('a sink that never answers does not delay replies; a full buffer dro
   } finally {
     await app.close();
     await s.close();
+    publisher.close();
     await sink.close();
   }
 });
@@ -171,6 +173,7 @@ test.serial('a 400 from the sink is not retried: counted as failed at once', asy
     t.is((await failed()) - before, 1);
   } finally {
     await s.close();
+    publisher.close();
     await sink.close();
   }
 });

@@ -354,6 +354,22 @@ test('v2 infer (binary tensor extension, as tritonclient sends by default)', asy
   t.deepEqual([probs[1], probs[3]], await reference(rows));
 });
 
+test('v2 infer: unknown top-level fields are ignored (KServe SDK 0.21 sends model_name), as KServe does', async (t) => {
+  const body = {
+    model_name: card.name,
+    model_version: card.version,
+    something_new: { a: 1 },
+    inputs: [{ name: card.input.name, shape: [1, F], datatype: 'FP32', data: row(tx) }],
+  };
+  const res = await post(`/v2/models/${card.name}/infer`, body);
+  t.is(res.statusCode, 200, res.body);
+  t.is(res.json().model_name, card.name);
+  t.deepEqual(
+    res.json().outputs.map((o: { name: string }) => o.name),
+    [card.outputs.probabilities, card.outputs.label],
+  );
+});
+
 test('v2 infer: errors are {"error": ...} with a 4xx naming the problem', async (t) => {
   const input = (over: Record<string, unknown>) => ({
     inputs: [{ name: card.input.name, shape: [1, F], datatype: 'FP32', data: row(tx), ...over }],
@@ -372,11 +388,14 @@ test('v2 infer: errors are {"error": ...} with a 4xx naming the problem', async 
     [card.name, input({ data: negative }), 400, /feature amount\) must be >= 0/],
     [card.name, { inputs: [] }, 400, /body\/inputs must NOT have fewer than 1 items/],
     [card.name, { ...input({}), outputs: [{ name: 'scores' }] }, 400, /unexpected inference output 'scores'/],
-    [card.name, { ...input({}), extra: true }, 400, /additional property 'extra'/],
+    [card.name, input({ extra: true }), 400, /inputs\/0 must NOT have additional property 'extra'/],
+    [card.name, { ...input({}), outputs: [{ name: 'label', x: 1 }] }, 400, /additional property 'x'/],
+    [card.name, { ...input({}), id: 7 }, 400, /body\/id must be string/],
   ];
   for (const [name, payload, status, message] of cases) {
     const res = await post(`/v2/models/${name}/infer`, payload);
     t.is(res.statusCode, status, res.body);
+    t.is(res.headers['content-type'], 'application/json');
     t.deepEqual(Object.keys(res.json()), ['error']);
     t.regex(res.json().error, message);
   }

@@ -14,6 +14,7 @@ const rawCard = JSON.parse(readFileSync(path.join(requireModel(), 'model-card.js
   version: string;
   created_at: string;
   baseline: { fraud_rate_at_threshold: number };
+  metrics: { recall_at_threshold: number };
 };
 
 /** Every sample of a metric in the exposition text, as "labels value" lines. */
@@ -45,6 +46,10 @@ test.serial('the bundled card: baseline fraud rate and trained time, labelled li
   t.deepEqual(
     samples(text, 'fraud_scorer_model_trained_timestamp_seconds'),
     new Map([[labels, Date.parse(rawCard.created_at) / 1000]]),
+  );
+  t.deepEqual(
+    samples(text, 'fraud_scorer_model_holdout_recall'),
+    new Map([[labels, rawCard.metrics.recall_at_threshold]]),
   );
   // The bundled model as committed: name, a ~2% baseline, trained on the day the card says.
   t.is(rawCard.name, 'fraud-detector');
@@ -82,6 +87,7 @@ test.serial(
       card.version = '8';
       card.created_at = '28/11/2026 04:40'; // not RFC 3339: refused rather than read in a guessed zone
       (card.baseline as Record<string, unknown>).fraud_rate_at_threshold = undefined;
+      (card.metrics as Record<string, unknown>).recall_at_threshold = 1.5; // not a share: refused
     });
     const s = await inProcess({ MODEL_URI: dir });
     t.teardown(() => s.close());
@@ -89,6 +95,7 @@ test.serial(
     const text = await metricsOf(s);
     t.is(samples(text, 'fraud_scorer_model_baseline_fraud_rate').size, 0);
     t.is(samples(text, 'fraud_scorer_model_trained_timestamp_seconds').size, 0);
+    t.is(samples(text, 'fraud_scorer_model_holdout_recall').size, 0);
     t.is(samples(text, 'fraud_scorer_model_info').size, 1);
   },
 );

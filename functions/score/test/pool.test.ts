@@ -16,10 +16,11 @@ const encoded = (from: number, count: number) => {
   return out;
 };
 
-async function pool(options: { maxBatchSize?: number; maxQueue?: number } = {}) {
+async function pool(options: { maxBatchSize?: number; maxQueue?: number; inline?: boolean } = {}) {
   const batches: number[] = [];
   const p = new InferencePool({
     workers: 1,
+    inline: options.inline,
     maxBatchSize: options.maxBatchSize ?? 256,
     maxBatchWaitUs: 2000,
     maxQueue: options.maxQueue ?? 10_000,
@@ -36,36 +37,56 @@ async function pool(options: { maxBatchSize?: number; maxQueue?: number } = {}) 
   return { p, batches };
 }
 
-test('concurrent requests share runs, each gets its own rows back in order', async (t) => {
-  const { p, batches } = await pool({ maxBatchSize: 16 });
-  try {
-    const alone = await Promise.all(Array.from({ length: 8 }, (_, i) => p.score(encoded(i * 8, 8), 8)));
-    const single = [];
-    for (let i = 0; i < 64; i++) single.push((await p.score(encoded(i, 1), 1))[0]);
-    t.deepEqual(
-      alone.flatMap((s) => Array.from(s)),
-      single,
-    );
-    t.true(
-      batches.some((n) => n === 16),
-      `batches ${batches.join(',')}`,
-    );
-    t.true(batches.every((n) => n <= 16));
-  } finally {
-    await p.close();
-  }
-});
+for (const inline of [false, true]) {
+  const mode = inline ? 'inline' : 'workers';
+  test(`${mode}: concurrent requests share runs, each gets its own rows back in order`, async (t) => {
+    const { p, batches } = await pool({ maxBatchSize: 16, inline });
+    try {
+      const alone = await Promise.all(Array.from({ length: 8 }, (_, i) => p.score(encoded(i * 8, 8), 8)));
+      const single = [];
+      for (let i = 0; i < 64; i++) single.push((await p.score(encoded(i, 1), 1))[0]);
+      t.deepEqual(
+        alone.flatMap((s) => Array.from(s)),
+        single,
+      );
+      t.true(
+        batches.some((n) => n === 16),
+        `batches ${batches.join(',')}`,
+      );
+      t.true(batches.every((n) => n <= 16));
+    } finally {
+      await p.close();
+    }
+  });
 
-test('beyond maxQueue rows, score() refuses with QueueFullError instead of queueing', async (t) => {
-  const { p } = await pool({ maxBatchSize: 8, maxQueue: 16 });
+  test(`${mode}: beyond maxQueue rows, score() refuses with QueueFullError instead of queueing`, async (t) => {
+    const { p } = await pool({ maxBatchSize: 8, maxQueue: 16, inline });
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => p.score(encoded(i, 8), 8)),
+      );
+      const refused = results.filter((r) => r.status === 'rejected');
+      t.true(refused.length > 0);
+      for (const r of refused) t.true((r as PromiseRejectedResult).reason instanceof QueueFullError);
+      t.true(results.some((r) => r.status === 'fulfilled'));
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+test('inline: no worker threads, same scores as a worker', async (t) => {
+  const inline = await pool({ inline: true });
+  const workers = await pool({ inline: false });
   try {
-    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => p.score(encoded(i, 8), 8)));
-    const refused = results.filter((r) => r.status === 'rejected');
-    t.true(refused.length > 0);
-    for (const r of refused) t.true((r as PromiseRejectedResult).reason instanceof QueueFullError);
-    t.true(results.some((r) => r.status === 'fulfilled'));
+    t.is(inline.p.workers.length, 0);
+    t.deepEqual(
+      Array.from(await inline.p.score(encoded(0, 32), 32)),
+      Array.from(await workers.p.score(encoded(0, 32), 32)),
+    );
   } finally {
-    await p.close();
+    await inline.p.close();
+    await workers.p.close();
   }
 });
 

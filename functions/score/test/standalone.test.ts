@@ -16,7 +16,15 @@ const scoreDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 test('the function folder builds and starts on its own, as the buildpack does', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'score-standalone-'));
   try {
-    for (const entry of ['src', 'model', 'package.json', 'tsconfig.build.json', '.npmrc', 'func.yaml'])
+    for (const entry of [
+      'src',
+      'model',
+      'proto',
+      'package.json',
+      'tsconfig.build.json',
+      '.npmrc',
+      'func.yaml',
+    ])
       cpSync(path.join(scoreDir, entry), path.join(dir, entry), { recursive: true });
     const tsconfig = JSON.parse(readFileSync(path.join(dir, 'tsconfig.build.json'), 'utf8')) as {
       extends?: string;
@@ -40,7 +48,7 @@ test('the function folder builds and starts on its own, as the buildpack does', 
       args: ['dist/index.js'], // what `npm start` runs
       cwd: dir,
       logDir: path.join(dir, 'logs'),
-      env: { PORT: String(port), HOST: '127.0.0.1', MODEL_URI: '' },
+      env: { PORT: String(port), GRPC_PORT: '0', HOST: '127.0.0.1', MODEL_URI: '' },
     });
     try {
       await waitUntil(

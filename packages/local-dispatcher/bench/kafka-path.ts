@@ -1,8 +1,10 @@
 // Benchmarks of the Kafka side, all in one run against one broker (loopback, bounded):
 //  1. the attack generator's top rate vs Kafka's own Java ProducerPerformance, same record size, same acks;
 //  2. the attack generator's rate accuracy at 100 .. 20,000 ev/s;
-//  3. end-to-end throughput of the local path: produce -> dispatcher -> scorer -> bridge -> decisions.
-// Usage: npm run bench --workspace packages/local-dispatcher [-- --quick]
+//  3. the local path as `npm start` runs it (bench/local-path.ts): ordered decisions/s against the 4 000/s
+//     target, and the README's 2 000/s attack with its decision rate and the consumer lag at its end.
+// Usage: npm run bench --workspace packages/local-dispatcher [-- --quick] [--path-only]
+//   [--modes inline,workers] (the scorer's INFERENCE_MODE values to compare; default both) [--profile DIR]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -10,11 +12,17 @@ import path from 'node:path';
 import { startKafka } from '@fraud/testkit/kafka';
 import { repoRoot } from '@fraud/testkit/paths';
 import { TransactionSource, withoutLabels } from '@fraud/transactions';
-import { startBridge } from '../src/bridge.ts';
 import { transactionMessage } from '../src/transaction-event.ts';
-import { dispatcherProcess, scorerProcess } from '../test/helpers/path.ts';
+import { type AttackSummary, runLocalPathBench } from './local-path.ts';
 
 const quick = process.argv.includes('--quick');
+const pathOnly = process.argv.includes('--path-only');
+const flag = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const modes = (flag('--modes') ?? 'inline,workers').split(',');
+const profileDir = flag('--profile');
 const reportDir = mkdtempSync(path.join(os.tmpdir(), 'fraud-bench-'));
 
 function run(
@@ -35,12 +43,9 @@ function run(
   });
 }
 
-interface Summary {
-  seconds: number;
+interface Summary extends AttackSummary {
   sent: number;
-  acknowledged: number;
   errors: number;
-  achievedRate: number;
   decisionsSeen: number | null;
 }
 
@@ -66,6 +71,14 @@ console.log(
     .join(' ')}`,
 );
 try {
+  if (!pathOnly) await generatorBenches();
+  // 3. The whole local path, as npm start runs it.
+  await runLocalPathBench({ kafka, attack, quick, modes, profileDir });
+} finally {
+  await kafka.stop();
+}
+
+async function generatorBenches(): Promise<void> {
   // 1. Top rate, same record size: the generator's average record (key + value + headers) is the Java tool's size.
   const count = quick ? 50_000 : 200_000;
   await kafka.createTopics([{ topic: 'bench-attack' }, { topic: 'bench-java' }, { topic: 'decisions' }]);
@@ -199,60 +212,4 @@ try {
       `   target ${String(rate).padStart(6)} ev/s  achieved ${achieved.toFixed(0).padStart(6)} ev/s  sent ${s.sent}/${rate * seconds}  error ${(error * 100).toFixed(1)}% ${Math.abs(error) <= 0.05 ? '(within ±5%)' : '(OUTSIDE ±5%)'}  run ${s.seconds.toFixed(2)} s`,
     );
   }
-
-  // 3. End to end through the real scorer (one instance, one inference worker) and the dispatcher.
-  const e2eCount = quick ? 3000 : 10_000;
-  await kafka.createTopics([
-    { topic: 'e2e-transactions' },
-    { topic: 'e2e-decisions' },
-    { topic: 'e2e-dlq', partitions: 1 },
-  ]);
-  const logDir = mkdtempSync(path.join(os.tmpdir(), 'fraud-bench-logs-'));
-  const bridge = await startBridge({ bootstrap: kafka.bootstrap, topic: 'e2e-decisions' });
-  const scorer = await scorerProcess({ logDir, sinkUrl: bridge.url });
-  console.log(`\n3. end to end: ${e2eCount} events, 6 partitions, 1 scorer (1 worker), dispatcher`);
-  for (const ordering of ['ordered', 'unordered']) {
-    const group = `e2e-${ordering}`;
-    const dispatcher = await dispatcherProcess({
-      logDir,
-      env: {
-        KAFKA_BOOTSTRAP: kafka.bootstrap,
-        TOPICS: 'e2e-transactions',
-        DEAD_LETTER_TOPIC: 'e2e-dlq',
-        GROUP_ID: group,
-        SINK_URL: scorer.url,
-        ORDERING: ordering,
-        INITIAL_OFFSET: 'latest',
-        MAX_IN_FLIGHT_PER_PARTITION: '16',
-      },
-    });
-    const before = bridge.produced();
-    const started = performance.now();
-    await attack([
-      '--bootstrap',
-      kafka.bootstrap,
-      '--topic',
-      'e2e-transactions',
-      '--decisions-topic',
-      'e2e-decisions',
-      '--group',
-      group,
-      '--rate',
-      'max',
-      '--count',
-      String(e2eCount),
-    ]);
-    while (bridge.produced() - before < e2eCount && performance.now() - started < 300_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const secs = (performance.now() - started) / 1000;
-    console.log(
-      `   ${ordering.padEnd(9)} ${bridge.produced() - before} decisions in ${secs.toFixed(1)} s = ${((bridge.produced() - before) / secs).toFixed(0)} ev/s`,
-    );
-    await dispatcher.stop();
-  }
-  await scorer.stop();
-  await bridge.close();
-} finally {
-  await kafka.stop();
 }

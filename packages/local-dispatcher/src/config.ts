@@ -77,5 +77,6 @@ export function bridgeConfig(env: Env): BridgeOptions {
     contentMode: oneOf(env, 'CONTENT_MODE', ['binary', 'structured'], 'binary'),
     port: int(env, 'PORT', 8090, 0, 65535),
     host: env.HOST ?? '127.0.0.1',
+    lingerMs: int(env, 'LINGER_MS', 0, 0, 1000),
   };
 }

@@ -2,7 +2,7 @@
 // the CloudEvents a KafkaSource would deliver, and arbitrary records never crash the mapping.
 import test from 'ava';
 import fc from 'fast-check';
-import { ConfigError, dispatcherConfig } from '../src/config.ts';
+import { bridgeConfig, ConfigError, dispatcherConfig } from '../src/config.ts';
 import { backoffMs, isRetryable, knativeDefaultRetry } from '../src/deliver.ts';
 import { encodeHeaderValue, toHttpBinary } from '../src/http-binary.ts';
 import { recordToEvent, type SourceRecord } from '../src/records.ts';
@@ -117,7 +117,7 @@ test('retry policy: the KafkaSource defaults and which answers are retried', (t)
   t.true(isRetryable({ body: Buffer.alloc(0), error: 'ECONNREFUSED' }));
 });
 
-test('bad dispatcher configuration is rejected naming the variable', (t) => {
+test('bad dispatcher and bridge configuration is rejected naming the variable', (t) => {
   t.throws(() => dispatcherConfig({}), { instanceOf: ConfigError, message: /SINK_URL is required/ });
   t.throws(() => dispatcherConfig({ SINK_URL: 'ftp://x' }), { message: /SINK_URL must be an http/ });
   t.throws(() => dispatcherConfig({ SINK_URL: 'http://x/', ORDERING: 'random' }), {
@@ -133,4 +133,7 @@ test('bad dispatcher configuration is rejected naming the variable', (t) => {
   t.is(ok.deadLetterTopic, 'transactions-dlq');
   t.is(ok.ordering, 'ordered');
   t.is(ok.retry?.retries, 10);
+  t.throws(() => bridgeConfig({ LINGER_MS: '-1' }), { message: /LINGER_MS must be an integer/ });
+  t.is(bridgeConfig({}).lingerMs, 0);
+  t.is(bridgeConfig({ LINGER_MS: '2' }).lingerMs, 2);
 });

@@ -1,5 +1,6 @@
 // Starts a real MLflow 3 tracking server + model registry from the project venv, for tests and the local
-// platform: SQLite backend (webhooks need a SQL store), local artifacts, one worker, a free loopback port.
+// platform: SQLite backend (webhooks need a SQL store), local artifacts, one worker, a free port (loopback
+// unless `host` says otherwise).
 //
 //   const mlflow = await startMlflow();
 //   process.env.MLFLOW_TRACKING_URI = mlflow.url;
@@ -18,13 +19,19 @@ export interface MlflowOptions {
   dataDir?: string;
   /** Fixed port (to restart on the same URL); a free one otherwise. */
   port?: number;
+  /**
+   * Address to listen on (default 127.0.0.1). The real test node's pods reach the host only at its bridge
+   * address (10.213.0.1), so a MLflow they download models from listens there. MLflow's host check admits
+   * private addresses by default.
+   */
+  host?: string;
   /** Fernet key that encrypts webhook secrets in the database; pass the same one when restarting. */
   webhookEncryptionKey?: string;
   startTimeoutMs?: number;
 }
 
 export interface RunningMlflow {
-  /** http://127.0.0.1:<port>, the MLFLOW_TRACKING_URI. */
+  /** http://<host>:<port> (127.0.0.1 unless `host` was given), the MLFLOW_TRACKING_URI. */
   url: string;
   port: number;
   dataDir: string;
@@ -48,14 +55,15 @@ export async function startMlflow(options: MlflowOptions = {}): Promise<RunningM
   const port = options.port ?? (await freePort());
   // A Fernet key is 32 random bytes in URL-safe base64.
   const webhookEncryptionKey = options.webhookEncryptionKey ?? `${randomBytes(32).toString('base64url')}=`;
-  const url = `http://127.0.0.1:${port}`;
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host}:${port}`;
   const process = startProcess({
     name: `mlflow-${port}`,
     command: mlflowBin,
     args: [
       'server',
       '--host',
-      '127.0.0.1',
+      host,
       '--port',
       String(port),
       '--backend-store-uri',

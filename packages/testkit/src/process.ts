@@ -23,6 +23,11 @@ export interface StartOptions {
   logDir: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Run as this user/group (a root test run starting a server that refuses root, e.g. PostgreSQL). */
+  uid?: number;
+  gid?: number;
+  /** The signal stop() sends first; default SIGTERM (PostgreSQL's fast shutdown is SIGINT). */
+  stopSignal?: NodeJS.Signals;
 }
 
 const live = new Set<() => void>();
@@ -55,10 +60,19 @@ export function startProcess(options: StartOptions): ManagedProcess {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
     detached: true, // own process group, so stop() ends its children too
   });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Two sources into one file: neither may end it (pipe's default), or the other's next chunk is a
+  // write after end, an unhandled error that kills the test process. It ends when the child's stdio closes.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const endLog = () => {
+    if (!log.writableEnded) log.end();
+  };
+  child.once('close', endLog);
+  child.once('error', endLog);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(null));
@@ -94,7 +108,7 @@ export function startProcess(options: StartOptions): ManagedProcess {
       }
     },
     async stop(graceMs = 10_000) {
-      signalGroup('SIGTERM');
+      signalGroup(options.stopSignal ?? 'SIGTERM');
       const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);

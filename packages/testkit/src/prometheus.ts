@@ -21,6 +21,8 @@ export type RuleFile = string | { groups: unknown[] };
 export interface PrometheusOptions {
   rules?: RuleFile[];
   scrapeTargets?: ScrapeTarget[];
+  /** Whole scrape_configs entries, appended as given (kubernetes_sd_configs jobs of the live node). */
+  extraScrapeConfigs?: object[];
   /** e.g. http://127.0.0.1:9193 — where firing alerts are sent. */
   alertmanagerUrl?: string;
   evaluationInterval?: string;
@@ -89,6 +91,7 @@ export function prometheusConfig(
         metrics_path: t.metricsPath ?? '/metrics',
         static_configs: [{ targets: t.targets, labels: t.labels ?? {} }],
       })),
+      ...(options.extraScrapeConfigs ?? []),
     ],
   };
 }

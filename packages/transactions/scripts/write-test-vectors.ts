@@ -8,12 +8,19 @@ interface Vector {
   seed: number;
   count: number;
   fraud_ratio?: number;
+  /** Only this pattern (opt-in patterns such as bust_out are never drawn by the default mix). */
+  pattern?: string;
 }
 
 const dir = new URL('../test-vectors/', import.meta.url);
 const { vectors } = JSON.parse(readFileSync(new URL('vectors.json', dir), 'utf8')) as { vectors: Vector[] };
 for (const v of vectors) {
-  const rows = generateTransactions({ seed: v.seed, count: v.count, fraudRatio: v.fraud_ratio });
+  const rows = generateTransactions({
+    seed: v.seed,
+    count: v.count,
+    fraudRatio: v.fraud_ratio,
+    pattern: v.pattern,
+  });
   writeFileSync(new URL(v.file, dir), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   console.log(`wrote ${v.file}: ${rows.length} rows, ${rows.filter((r) => r.is_fraud).length} fraud`);
 }

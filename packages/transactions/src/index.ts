@@ -12,6 +12,14 @@ export {
   transactionStream,
   withoutLabels,
 } from './generator.ts';
+export {
+  LABEL_TYPE,
+  type Label,
+  type LabelSource,
+  labellerSources,
+  labelSchema,
+  labelSources,
+} from './label.ts';
 export { detExp, Mulberry32, roundTo, standardNormal } from './prng.ts';
 export {
   encodeValue,

@@ -78,6 +78,24 @@ test('merchant compromise: cloned cards used at terminals far from home', (t) =>
   );
 });
 
+test('bust out is opt-in: the default mix never draws it; it looks local and familiar but busy', (t) => {
+  t.false('bust_out' in generatorSpec.fraud_pattern_weights);
+  const mixed = generateTransactions({ seed: 8, count: 20_000, fraudRatio: 0.5 });
+  t.false(mixed.some((r) => r.pattern === 'bust_out'));
+  const legit = only('legit');
+  const bo = only('bust_out');
+  t.true(bo.every((r) => r.is_fraud === 1));
+  // What the bundled model learnt as fraud (abroad, far, new merchants, night) is absent...
+  t.true(share(bo, (r) => r.foreign) <= 2 * share(legit, (r) => r.foreign));
+  t.true(share(bo, (r) => r.new_merchant) < share(legit, (r) => r.new_merchant));
+  t.true(
+    median(bo.map((r) => r.distance_from_home_km)) < 3 * median(legit.map((r) => r.distance_from_home_km)),
+  );
+  // ...what gives it away is the pace and the size against the card's own average.
+  t.true(mean(bo.map((r) => r.velocity_1h)) > 4 * mean(legit.map((r) => r.velocity_1h)));
+  t.true(median(bo.map((r) => r.amount_to_avg_ratio)) > 2 * median(legit.map((r) => r.amount_to_avg_ratio)));
+});
+
 test('every pattern of generator.json can be generated alone', (t) => {
   for (const pattern of patternNames) {
     const rows = generateTransactions({ seed: 1, count: 20, pattern });

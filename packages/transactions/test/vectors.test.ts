@@ -9,6 +9,7 @@ interface Vector {
   seed: number;
   count: number;
   fraud_ratio?: number;
+  pattern?: string;
 }
 const dir = new URL('../test-vectors/', import.meta.url);
 const { vectors } = JSON.parse(readFileSync(new URL('vectors.json', dir), 'utf8')) as { vectors: Vector[] };
@@ -20,7 +21,12 @@ for (const v of vectors) {
       .split('\n')
       .map((line) => JSON.parse(line));
     t.is(expected.length, v.count);
-    const rows = generateTransactions({ seed: v.seed, count: v.count, fraudRatio: v.fraud_ratio });
+    const rows = generateTransactions({
+      seed: v.seed,
+      count: v.count,
+      fraudRatio: v.fraud_ratio,
+      pattern: v.pattern,
+    });
     t.deepEqual(rows, expected);
   });
 }

@@ -77,6 +77,7 @@ export function parseOptions(args: string[], allowed: string[], usage: string): 
       images: {
         score: parsed['score-image'] ? String(parsed['score-image']) : undefined,
         retrainHook: parsed['retrain-hook-image'] ? String(parsed['retrain-hook-image']) : undefined,
+        archive: parsed['archive-image'] ? String(parsed['archive-image']) : undefined,
       },
       log: (line) => console.log(`  ${line}`),
       print: (text) => process.stdout.write(text),

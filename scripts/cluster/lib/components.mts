@@ -29,7 +29,7 @@ export interface Context {
   timeoutSeconds: number;
   dryRun: boolean;
   scaling: 'cpu' | 'requests';
-  images: { score?: string; retrainHook?: string };
+  images: { score?: string; retrainHook?: string; archive?: string };
   /**
    * Leave out upstream admission webhook configurations: for control planes that cannot run the webhook
    * pods (our test cluster), where every call to them would fail. Their validation runs in knative-validate.
@@ -441,6 +441,23 @@ export const components: Component[] = [
       );
       await ensureSecret(ctx, 'mlflow', 'mlflow-postgres', { password: hex(24) });
       await ensureSecret(ctx, 'mlflow', 'mlflow-webhooks', { 'encryption-key': fernetKey });
+      // The archive's role on this server (mlflow/archive-db.yaml) and the archive function (fraud) share
+      // one password: generated here, copied to the fraud namespace.
+      await ensureSecret(ctx, 'mlflow', 'archive-postgres', { password: hex(24) });
+      await ensureRetrainHookSecret(ctx); // creates the fraud namespace
+      ctx.log('secret fraud/archive-postgres (password): copied from mlflow/archive-postgres if missing');
+      if (!ctx.dryRun && !(await ctx.kubectl.exists('secret', 'archive-postgres', 'fraud'))) {
+        const password = await ctx.kubectl.run([
+          'get',
+          'secret',
+          'archive-postgres',
+          '-n',
+          'mlflow',
+          '-o',
+          'jsonpath={.data.password}',
+        ]);
+        await createSecret(ctx, 'fraud', 'archive-postgres', { password });
+      }
       await project(ctx, 'mlflow');
     },
     uninstall: (ctx) => removeProject(ctx, 'mlflow'),
@@ -520,7 +537,7 @@ export const components: Component[] = [
   },
   {
     name: 'functions',
-    what: 'the score and retrain-hook Knative Services, KafkaSource, KafkaSinks, RBAC, policies (knative/)',
+    what: 'the score, retrain-hook and archive Knative Services, KafkaSources, KafkaSinks, RBAC, policies (knative/)',
     install: (ctx) => deployFunctions(ctx),
     uninstall: (ctx) => removeProject(ctx, `knative/overlays/${ctx.scaling}`),
   },
@@ -563,15 +580,16 @@ async function monitoringManifests(ctx: Context): Promise<void> {
 }
 
 export async function deployFunctions(ctx: Context): Promise<void> {
-  const { score, retrainHook } = ctx.images;
-  if (!ctx.dryRun && (!score || !retrainHook)) {
+  const { score, retrainHook, archive } = ctx.images;
+  if (!ctx.dryRun && (!score || !retrainHook || !archive)) {
     throw new Error(
-      'functions: pass --score-image and --retrain-hook-image (registry/name:tag or @sha256:...), the images `func build` or your CI pushed',
+      'functions: pass --score-image, --retrain-hook-image and --archive-image (registry/name:tag or @sha256:...), the images `func build` or your CI pushed',
     );
   }
   const images: Record<string, string> = {};
   if (score) images['registry.invalid/fraud/score'] = score;
   if (retrainHook) images['registry.invalid/fraud/retrain-hook'] = retrainHook;
+  if (archive) images['registry.invalid/fraud/archive'] = archive;
   await ensureRetrainHookSecret(ctx);
   await project(ctx, `knative/overlays/${ctx.scaling}`, images);
 }

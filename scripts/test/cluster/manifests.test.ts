@@ -32,9 +32,11 @@ test('the overlays render the score Service with the image given to deploy', asy
     const yaml = await renderKustomization(kubectl, overlay, {
       'registry.invalid/fraud/score': digest,
       'registry.invalid/fraud/retrain-hook': 'registry.example.com/fraud/retrain-hook:1.2.3',
+      'registry.invalid/fraud/archive': 'registry.example.com/fraud/archive:1.2.3',
     });
     t.true(yaml.includes(`image: ${digest}`), overlay);
     t.true(yaml.includes('image: registry.example.com/fraud/retrain-hook:1.2.3'), overlay);
+    t.true(yaml.includes('image: registry.example.com/fraud/archive:1.2.3'), overlay);
     t.false(yaml.includes('registry.invalid'), `${overlay} still has a placeholder image`);
   }
 });

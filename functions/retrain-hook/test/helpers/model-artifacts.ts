@@ -4,11 +4,11 @@
 // bytes no longer match the card's sha256 (the scorer refuses to serve it).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { scoreFunctionDir } from './scorer-revisions.ts';
+import { packageRoot } from './hook.ts';
 
 export type ModelFiles = Record<string, Buffer>;
 
-const bundledDir = path.join(scoreFunctionDir, 'model');
+const bundledDir = path.join(packageRoot, '..', 'score', 'model');
 
 function bundled(): { card: Record<string, unknown> & { features: unknown[] }; onnx: Buffer } {
   return {

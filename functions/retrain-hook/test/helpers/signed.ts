@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { signAirflow, signMlflow } from '../../src/signatures.ts';
 
-export const AIRFLOW_SECRET = 'test-airflow-secret-0123456789';
-export const MLFLOW_SECRET = 'test-mlflow-secret-0123456789';
+// Random per test process: the hook under test and the signing helpers share them in memory.
+export const AIRFLOW_SECRET = randomBytes(24).toString('hex');
+export const MLFLOW_SECRET = randomBytes(24).toString('hex');
 export const now = () => Math.floor(Date.now() / 1000);
 
 /** Headers and body of a correctly signed Airflow callback. */

@@ -1,10 +1,10 @@
-// Production-like traffic for the stand-in's scorers: real transactions from the shared synthetic generator
+// Production-like traffic for the score revisions: real transactions from the shared synthetic generator
 // (@fraud/transactions, labels stripped), POSTed one per request to /score, split across revisions in the
 // proportions of status.traffic (smooth weighted round-robin, so a 10 % canary gets every tenth request
 // rather than random bursts). The rate and the requests in flight are bounded. Optionally a share of the
 // requests is bad input (a negative amount: 400 from any scorer), spread evenly over every revision.
 import { TransactionSource, withoutLabels } from '@fraud/transactions';
-import type { Route } from './knative-controller.ts';
+import type { Route } from './revision-routes.ts';
 
 export interface FeederOptions {
   routes: () => Route[];

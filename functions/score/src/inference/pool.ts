@@ -2,10 +2,13 @@
 // as many whole requests as fit in maxBatchSize and runs them in one ONNX call. A row waits at most
 // maxBatchWaitUs for company while a worker is idle; while all workers are busy the queue fills on its own.
 // The queue is bounded: beyond maxQueue rows, score() throws QueueFullError (the routes answer 429).
+// Inline mode (one CPU) keeps the same queue and batching but runs the session on this thread: with no second
+// CPU a worker only adds two postMessage hops per batch.
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, LoadMessage, RunMessage } from './messages.ts';
+import { openSession, type ScoringSession } from './session.ts';
 
 export class QueueFullError extends Error {
   constructor(readonly queued: number) {
@@ -15,6 +18,8 @@ export class QueueFullError extends Error {
 
 export interface PoolOptions {
   workers: number;
+  /** Run the session on the calling thread instead of worker threads (`workers` is then ignored). */
+  inline?: boolean;
   maxBatchSize: number;
   maxBatchWaitUs: number;
   maxQueue: number;
@@ -33,7 +38,8 @@ interface Pending {
 }
 
 interface Slot {
-  worker: Worker;
+  worker?: Worker;
+  session?: ScoringSession;
   busy: boolean;
   batch?: { id: number; requests: Pending[] };
 }
@@ -85,12 +91,18 @@ export class InferencePool {
 
   /** The worker threads in use (for diagnostics and tests). */
   get workers(): readonly Worker[] {
-    return this.slots.map((s) => s.worker);
+    return this.slots.flatMap((s) => (s.worker ? [s.worker] : []));
   }
 
   /** Starts the workers and loads + warms the model in each; rejects with the first worker's error. */
   async start(load: Omit<LoadMessage, 'type'>): Promise<void> {
     this.load = { type: 'load', ...load };
+    if (this.options.inline) {
+      const session = await openSession(load);
+      this.slots.push({ session, busy: false });
+      this.dispatch();
+      return;
+    }
     await Promise.all(Array.from({ length: this.options.workers }, () => this.spawn()));
   }
 
@@ -226,18 +238,34 @@ export class InferencePool {
           offset += p.data.length;
         }
       }
+      const id = this.nextId++;
+      slot.busy = true;
+      slot.batch = { id, requests };
+      if (slot.session) {
+        this.runInline(slot, slot.session, id, data, rows);
+        continue;
+      }
       // Transfer needs a whole buffer of our own: copy a view into a fresh one.
       const buffer =
         data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
           ? (data.buffer as ArrayBuffer)
           : (data.slice().buffer as ArrayBuffer);
-      const id = this.nextId++;
-      slot.busy = true;
-      slot.batch = { id, requests };
+      const worker = slot.worker as Worker;
       const message: RunMessage = { type: 'run', id, rows, data: buffer };
-      slot.worker.postMessage(message, [buffer]);
+      worker.postMessage(message, [buffer]);
     }
     this.clearWait();
+  }
+
+  private runInline(slot: Slot, session: ScoringSession, id: number, data: Float32Array, rows: number): void {
+    const started = process.hrtime.bigint();
+    session.run(data, rows).then(
+      (scores) => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.finish(slot, { type: 'result', id, scores: scores.buffer as ArrayBuffer, seconds });
+      },
+      (err: Error) => this.finish(slot, { type: 'run-error', id, message: err.message }),
+    );
   }
 
   /** Rejects queued work and stops the workers (call after draining). */
@@ -248,6 +276,6 @@ export class InferencePool {
     this.queue = [];
     this.queuedRows = 0;
     const unused = this.options.prespawned?.splice(0) ?? [];
-    await Promise.all([...this.slots.map((s) => s.worker), ...unused].map((w) => w.terminate()));
+    await Promise.all([...this.workers, ...unused].map((w) => w.terminate()));
   }
 }

@@ -3,28 +3,21 @@
 // encoded features in the card's order; outputs `probabilities` FP32 [N, 2] and `label` INT64 [N]
 // (label = probability >= the decision threshold). Errors are {"error": "..."}.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { encodedValueProblem } from '../model/features.ts';
 import type { ServedModel } from '../scorer.ts';
 import { ClientError, compileValidator, describeErrors } from '../validation.ts';
 import type { RouteContext } from './context.ts';
+import {
+  checkInputHeader,
+  checkOutputs,
+  DATATYPES,
+  modelMetadata,
+  NUMERIC,
+  outputTensor,
+  rawBytesPer,
+  rowsFromNumbers,
+  rowsFromRaw,
+} from './oip-tensor.ts';
 
-const DATATYPES = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-];
-// Every datatype but BOOL and BYTES carries plain JSON numbers.
-const NUMERIC_JSON = new Set(DATATYPES.filter((d) => d !== 'BOOL' && d !== 'BYTES'));
 const HEADER_LENGTH = 'inference-header-content-length';
 
 interface InferInput {
@@ -42,9 +35,11 @@ interface InferRequest {
 }
 
 const parameters = { type: 'object', maxProperties: 64 };
+// Unknown top-level fields are accepted and ignored, as KServe's own server does (its Python SDK 0.21 puts
+// `model_name` in the body); the inputs and outputs stay strict, so a misspelt tensor field is still a 400.
 const inferRequestSchema = {
   type: 'object',
-  additionalProperties: false,
+  maxProperties: 64,
   required: ['inputs'],
   properties: {
     id: { type: 'string', maxLength: 256 },
@@ -147,23 +142,10 @@ function flatten(data: unknown[], depth: number, out: number[], limit: number): 
 
 /** The input tensor as float32 rows, after checking name, datatype, shape and every value's domain. */
 function inputRows(model: ServedModel, req: InferRequest, binary: Buffer | undefined, maxRows: number) {
-  const expected = model.card.input.name;
-  if (req.inputs.length !== 1)
-    throw new ClientError(400, `expected exactly 1 input tensor ('${expected}'), got ${req.inputs.length}`);
+  const rows = checkInputHeader(model, req.inputs, maxRows);
   const input = req.inputs[0] as InferInput;
-  if (input.name !== expected)
-    throw new ClientError(400, `unexpected inference input '${input.name}' (model expects '${expected}')`);
+  const expected = model.card.input.name;
   const f = model.featureCount;
-  const [n, width] = input.shape;
-  if (input.shape.length !== 2 || width !== f)
-    throw new ClientError(
-      400,
-      `input '${expected}' must have shape [N, ${f}], got ${JSON.stringify(input.shape)}`,
-    );
-  if (!n || n > maxRows)
-    throw new ClientError(400, `input '${expected}' must have 1 to ${maxRows} rows, got ${n}`);
-  const rows = n;
-  const out = new Float32Array(rows * f);
   const size = input.parameters?.binary_data_size;
   if (size !== undefined) {
     if (!binary)
@@ -171,60 +153,27 @@ function inputRows(model: ServedModel, req: InferRequest, binary: Buffer | undef
         400,
         `binary_data_size given but the request has no binary part (${HEADER_LENGTH})`,
       );
-    const bytesPer = input.datatype === 'FP32' ? 4 : input.datatype === 'FP64' ? 8 : 0;
-    if (!bytesPer)
-      throw new ClientError(400, `binary input '${expected}' must be FP32 or FP64, got ${input.datatype}`);
+    const bytesPer = rawBytesPer(model, input.datatype);
     if (size !== rows * f * bytesPer || binary.length !== size)
       throw new ClientError(
         400,
         `binary_data_size must be ${rows * f * bytesPer} bytes for shape [${rows}, ${f}] ${input.datatype}, got ${size} (binary part ${binary.length} bytes)`,
       );
-    for (let i = 0; i < rows * f; i++)
-      out[i] = bytesPer === 4 ? binary.readFloatLE(i * 4) : binary.readDoubleLE(i * 8);
     if (input.data !== undefined)
       throw new ClientError(400, `input '${expected}' must not have both data and binary_data_size`);
-  } else {
-    if (binary && binary.length > 0)
-      throw new ClientError(400, `binary part present but input '${expected}' has no binary_data_size`);
-    if (!NUMERIC_JSON.has(input.datatype))
-      throw new ClientError(
-        400,
-        `input '${expected}' datatype must be numeric (FP32 preferred), got ${input.datatype}`,
-      );
-    if (!input.data) throw new ClientError(400, `input '${expected}' has no data`);
-    const values: number[] = [];
-    flatten(input.data, 2, values, rows * f);
-    if (values.length !== rows * f)
-      throw new ClientError(
-        400,
-        `input '${expected}' data has ${values.length} values, shape [${rows}, ${f}] needs ${rows * f}`,
-      );
-    out.set(values);
-    checkValues(model, values, out);
-    return { rows, data: out };
+    return { rows, data: rowsFromRaw(model, binary, bytesPer, rows * f) };
   }
-  checkValues(model, out, out);
-  return { rows, data: out };
-}
-
-/**
- * Every value must be in its feature's domain as sent (a tiny negative amount is still negative) and as the
- * model will see it (float32: 1e300 becomes Infinity).
- */
-function checkValues(model: ServedModel, sent: ArrayLike<number>, asFloat32: Float32Array): void {
-  const f = model.featureCount;
-  for (let i = 0; i < asFloat32.length; i++) {
-    const feature = model.card.features[i % f];
-    if (!feature) continue;
-    const problem =
-      encodedValueProblem(feature, sent[i] as number) ??
-      (Number.isFinite(asFloat32[i]) ? undefined : 'is too large for float32');
-    if (problem)
-      throw new ClientError(
-        400,
-        `inputs[0].data[${i}] (row ${Math.floor(i / f)}, feature ${feature.name}) ${problem}`,
-      );
-  }
+  if (binary && binary.length > 0)
+    throw new ClientError(400, `binary part present but input '${expected}' has no binary_data_size`);
+  if (!NUMERIC.has(input.datatype))
+    throw new ClientError(
+      400,
+      `input '${expected}' datatype must be numeric (FP32 preferred), got ${input.datatype}`,
+    );
+  if (!input.data) throw new ClientError(400, `input '${expected}' has no data`);
+  const values: number[] = [];
+  flatten(input.data, 2, values, rows * f);
+  return { rows, data: rowsFromNumbers(model, input.datatype, values, rows) };
 }
 
 function requireServedName(ctx: RouteContext, params: { name: string; version?: string }): ServedModel {
@@ -270,17 +219,7 @@ export function v2Routes(app: FastifyInstance, ctx: RouteContext, serverVersion:
       },
     );
     app.get(base, async (request: FastifyRequest<{ Params: { name: string; version?: string } }>) => {
-      const model = requireServedName(ctx, request.params);
-      return {
-        name: model.card.name,
-        versions: [model.card.version],
-        platform: 'onnxruntime_onnx',
-        inputs: [{ name: model.card.input.name, datatype: 'FP32', shape: [-1, model.featureCount] }],
-        outputs: [
-          { name: model.card.outputs.probabilities, datatype: 'FP32', shape: [-1, 2] },
-          { name: model.card.outputs.label, datatype: 'INT64', shape: [-1] },
-        ],
-      };
+      return modelMetadata(requireServedName(ctx, request.params));
     });
     app.post(
       `${base}/infer`,
@@ -294,15 +233,8 @@ export function v2Routes(app: FastifyInstance, ctx: RouteContext, serverVersion:
         if (!validateInferRequest(json))
           throw new ClientError(400, describeErrors(validateInferRequest.errors, 'body'));
         const req = json;
-        const probName = model.card.outputs.probabilities;
-        const labelName = model.card.outputs.label;
-        const wanted = req.outputs ?? [{ name: probName }, { name: labelName }];
-        for (const o of wanted)
-          if (o.name !== probName && o.name !== labelName)
-            throw new ClientError(
-              400,
-              `unexpected inference output '${o.name}' (model has '${probName}', '${labelName}')`,
-            );
+        const names = checkOutputs(model, req.outputs);
+        const wanted = names.map((name) => req.outputs?.find((o) => o.name === name) ?? { name });
         const { rows, data } = inputRows(model, req, binary, ctx.config.maxRequestRows);
         const scores = await ctx.scorer.scoreRows(data, rows);
         ctx.metrics.rows.inc({ route: 'v2_infer' }, rows);
@@ -311,29 +243,7 @@ export function v2Routes(app: FastifyInstance, ctx: RouteContext, serverVersion:
         const parts: Buffer[] = [];
         const outputs = wanted.map((o) => {
           const asBinary = o.parameters?.binary_data ?? binaryDefault;
-          let tensor: { shape: number[]; datatype: string; values: number[]; bytes: () => Buffer };
-          if (o.name === probName) {
-            const values: number[] = new Array(rows * 2);
-            for (let r = 0; r < rows; r++) {
-              const p = scores[r] as number;
-              values[2 * r] = Math.fround(1 - p);
-              values[2 * r + 1] = p;
-            }
-            tensor = {
-              shape: [rows, 2],
-              datatype: 'FP32',
-              values,
-              bytes: () => Buffer.from(Float32Array.from(values).buffer),
-            };
-          } else {
-            const values = Array.from(scores, (p) => (p >= model.threshold ? 1 : 0));
-            tensor = {
-              shape: [rows],
-              datatype: 'INT64',
-              values,
-              bytes: () => Buffer.from(BigInt64Array.from(values, (v) => BigInt(v)).buffer),
-            };
-          }
+          const tensor = outputTensor(model, o.name, scores);
           if (!asBinary)
             return { name: o.name, shape: tensor.shape, datatype: tensor.datatype, data: tensor.values };
           const bytes = tensor.bytes();

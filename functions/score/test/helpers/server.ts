@@ -61,7 +61,13 @@ export async function spawnScorer(
     args: ['--import', 'tsx', 'src/index.ts'],
     cwd: functionDir,
     logDir: path.join(functionDir, '.cache', 'test-logs'),
-    env: { MODEL_URI: env.MODEL_URI ?? requireModel(), PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: {
+      MODEL_URI: env.MODEL_URI ?? requireModel(),
+      PORT: String(port),
+      GRPC_PORT: '0',
+      HOST: '127.0.0.1',
+      ...env,
+    },
   });
   const check = options.waitReady === false ? '/health/liveness' : '/health/readiness';
   try {

@@ -1,11 +1,8 @@
 // Installs Debian's Prometheus and Alertmanager (promtool, amtool, the servers) when they are missing.
 // Idempotent: it only calls apt-get when a binary is absent, and it never leaves a daemon running.
-import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { aptInstall, which } from './apt.ts';
 
-const run = promisify(execFile);
+export { which };
 
 /** The binaries the monitoring tests and the drill need, and the Debian package that ships each. */
 export const debianTools = {
@@ -17,20 +14,6 @@ export const debianTools = {
 
 export type DebianTool = keyof typeof debianTools;
 
-/** Absolute path of a binary on PATH, or undefined. */
-export function which(binary: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(path.delimiter)) {
-    const candidate = path.join(dir, binary);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
 /** The absolute path of a tool, installing its package first if needed. */
 export async function debianTool(tool: DebianTool): Promise<string> {
   await ensureDebianTools();
@@ -39,29 +22,6 @@ export async function debianTool(tool: DebianTool): Promise<string> {
     throw new Error(`${debianTools[tool].binary} is still missing after installing ${debianTools[tool].pkg}`);
   return found;
 }
-
-// The shell step runs under flock so parallel test workers install once; it re-checks after taking the lock.
-// policy-rc.d answering 101 stops the packages' maintainer scripts from starting prometheus/alertmanager
-// daemons (on a machine without systemd invoke-rc.d would otherwise try, and fail or leave them running).
-const installScript = `
-set -eu
-missing=""
-for pair in "$@"; do
-  bin="\${pair%%=*}"; pkg="\${pair#*=}"
-  command -v "$bin" >/dev/null 2>&1 || missing="$missing $pkg"
-done
-[ -z "$missing" ] && exit 0
-created_policy=""
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-  created_policy=1
-fi
-cleanup() { [ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d; true; }
-trap cleanup EXIT
-export DEBIAN_FRONTEND=noninteractive
-do_install() { apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing; }
-do_install || { apt-get update -o DPkg::Lock::Timeout=300 && do_install; }
-`;
 
 let pending: Promise<void> | undefined;
 
@@ -86,23 +46,10 @@ async function install(): Promise<void> {
       `missing ${missing.join(', ')} and there is no apt-get to install them: install Prometheus 2.x and Alertmanager 0.2x so that these binaries are on PATH`,
     );
   }
-  const asRoot = process.getuid?.() === 0;
-  if (!asRoot && !which('sudo')) {
-    throw new Error(
-      'installing prometheus/prometheus-alertmanager needs root or sudo; run `npm run setup` as root',
-    );
-  }
-  const pairs = tools.map((t) => `${t.binary}=${t.pkg}`);
-  const command = [...(asRoot ? [] : ['sudo', '-n']), 'flock', '-w', '900', '/tmp/fraud-debian-tools.lock'];
-  const [file, ...args] = [...command, 'sh', '-c', installScript, 'install-debian-tools', ...pairs];
-  try {
-    await run(file!, args, { maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 });
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(
-      `apt-get install prometheus prometheus-alertmanager failed: ${e.stderr?.trim().split('\n').slice(-15).join('\n') ?? e.message}`,
-    );
-  }
+  await aptInstall(
+    [...new Set(tools.map((t) => t.pkg))],
+    'install Prometheus 2.x and Alertmanager 0.2x so that these binaries are on PATH',
+  );
   const still = tools.filter((t) => !which(t.binary)).map((t) => t.binary);
   if (still.length > 0) throw new Error(`after apt-get install, still missing: ${still.join(', ')}`);
 }

@@ -47,7 +47,7 @@ interface GoBuild {
   ldflags?: string;
 }
 
-async function go(args: string[], cwd: string, what: string): Promise<string> {
+export async function go(args: string[], cwd: string, what: string): Promise<string> {
   try {
     const { stdout } = await run('go', args, {
       cwd,
@@ -117,7 +117,7 @@ export async function kubeApiserverGoMod(version: string): Promise<string> {
   ].join('\n');
 }
 
-function versionLdflags(version: string): string {
+export function versionLdflags(version: string): string {
   const [major, minor] = version.replace(/^v/, '').split('.');
   // The same variables the Kubernetes release build sets, so /version and kubectl report the real version.
   return ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
@@ -208,7 +208,7 @@ async function ensure(): Promise<KubeBinaries> {
 }
 
 /** A lock directory (mkdir is atomic); a holder that died more than 90 minutes ago is taken over. */
-async function lock(dir: string): Promise<() => void> {
+export async function lock(dir: string): Promise<() => void> {
   const deadline = Date.now() + 90 * 60_000;
   for (;;) {
     try {
