@@ -36,6 +36,12 @@ export interface ClusterDrillOptions {
   /** The alerts' `for:` (the expressions stay as written); '5m' is the real duration. */
   alertFor: string;
   attackRate: number;
+  /**
+   * The attack holds new transactions back while the stand-in dispatcher's lag is above this: the pods stay
+   * saturated (the dispatcher always has work) but a long run cannot queue millions that keep the scorer at
+   * 6 pods for an hour after the attack stops (the first 5-minute run queued 1.9 M).
+   */
+  maxLag: number;
   /** Scorer CPU request, e.g. '100m'. */
   cpuRequest: string;
   /** Give up on a phase after this many seconds. */
@@ -61,6 +67,8 @@ export interface ClusterDrillReport {
     { firing?: string; delivered?: string; resolved?: string; resolvedDelivered?: string }
   >;
   events_sent: number;
+  /** Transactions the attack did not send because the dispatcher's lag was above --max-lag. */
+  events_held_back: number;
   decisions: number;
   timeline: Step[];
   skipped: string[];
@@ -108,6 +116,7 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
     maxReadyPods: 0,
     alerts: Object.fromEntries(clusterAlerts.map((a) => [a, {}])),
     events_sent: 0,
+    events_held_back: 0,
     decisions: 0,
     timeline,
     skipped: [],
@@ -199,6 +208,8 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
         String(options.attackRate),
         '--duration',
         String(options.phaseTimeout * 3),
+        '--max-lag',
+        String(options.maxLag),
         '--fraud-ratio',
         '0.5',
         '--seed',
@@ -219,8 +230,13 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
       const timer = setTimeout(() => void attack.kill(), 30_000);
       await attack.exited;
       clearTimeout(timer);
-      report.events_sent = Number(attack.tail(200).match(/"sent": (\d+)/)?.[1] ?? 0);
-      mark('attack stop', `${report.events_sent} transactions sent`);
+      const summary = attack.tail(200);
+      report.events_sent = Number(summary.match(/"sent": (\d+)/)?.[1] ?? 0);
+      report.events_held_back = Number(summary.match(/"heldBackForLag": (\d+)/)?.[1] ?? 0);
+      mark(
+        'attack stop',
+        `${report.events_sent} transactions sent, ${report.events_held_back} held back for lag > ${options.maxLag}`,
+      );
     };
     stops.push(stopAttack);
 
@@ -295,10 +311,11 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
 }
 
 const usage = `usage: npm run drill -- --cluster [--overlay cpu|requests|both] [--for 30s] [--attack-rate 1500]
-                                 [--cpu-request 40m] [--phase-timeout 600]
+                                 [--max-lag 20000] [--cpu-request 40m] [--phase-timeout 600]
   --overlay        which knative/overlays/<name> to drill (default both, one after the other)
   --for            the alerts' for: (default 30s; 5m is the real duration)
   --attack-rate    transactions per second from the attack generator (default 1500)
+  --max-lag        the attack pauses while the dispatcher's consumer lag is above this (default 20000)
   --cpu-request    the scorer's CPU request on the 2-CPU node (default 40m)
   --phase-timeout  seconds each phase may take (default 600)`;
 
@@ -308,7 +325,7 @@ export async function clusterDrillCli(argv: Record<string, unknown> & { _: unkno
     console.log(usage);
     return 0;
   }
-  const known = ['cluster', 'overlay', 'for', 'attack-rate', 'cpu-request', 'phase-timeout'];
+  const known = ['cluster', 'overlay', 'for', 'attack-rate', 'max-lag', 'cpu-request', 'phase-timeout'];
   const unknown = Object.keys(argv).filter((k) => k !== '_' && !known.includes(k));
   const fail = (message: string) => {
     console.error(`drill --cluster: ${message}\n${usage}`);
@@ -324,6 +341,9 @@ export async function clusterDrillCli(argv: Record<string, unknown> & { _: unkno
   const attackRate = Number(argv['attack-rate'] ?? 1500);
   if (!Number.isFinite(attackRate) || attackRate < 10 || attackRate > 20_000)
     return fail(`--attack-rate must be a number from 10 to 20000, got ${String(argv['attack-rate'])}`);
+  const maxLag = Number(argv['max-lag'] ?? 20_000);
+  if (!Number.isInteger(maxLag) || maxLag < 1)
+    return fail(`--max-lag must be a whole number >= 1, got ${String(argv['max-lag'])}`);
   const cpuRequest = String(argv['cpu-request'] ?? '40m');
   if (!/^\d+m$/.test(cpuRequest))
     return fail(`--cpu-request must be millicores like 100m, got ${cpuRequest}`);
@@ -332,7 +352,14 @@ export async function clusterDrillCli(argv: Record<string, unknown> & { _: unkno
     return fail('--phase-timeout must be a number >= 30');
   let ok = true;
   for (const o of overlay === 'both' ? (['cpu', 'requests'] as const) : [overlay as 'cpu' | 'requests']) {
-    const report = await runClusterDrill({ overlay: o, alertFor, attackRate, cpuRequest, phaseTimeout });
+    const report = await runClusterDrill({
+      overlay: o,
+      alertFor,
+      attackRate,
+      maxLag,
+      cpuRequest,
+      phaseTimeout,
+    });
     console.log(
       report.ok ? `\nDRILL (cluster, ${o}) PASSED` : `\nDRILL (cluster, ${o}) FAILED: ${report.failure}`,
     );

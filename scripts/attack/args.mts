@@ -33,6 +33,8 @@ export interface AttackOptions {
   producers: number;
   /** Kafka record encoding and partitioning: the lean drop-ins in this folder, or kafkajs' own. */
   encoder: 'fast' | 'kafkajs';
+  /** Hold new events back while the dispatcher group's consumer lag is above this (kafka targets only). */
+  maxLag?: number;
   /** Publish ground truth for what was sent (labels.mts); undefined without --labels. */
   labels?: {
     topic: string;
@@ -68,6 +70,8 @@ export const usage = `npm run attack -- [options]   (bounded: --duration or --co
   --topic T --decisions-topic T --group G   topics and the dispatcher's consumer group (for lag)
   --url URL                   scorer for --target http (default $SCORER_URL or http://127.0.0.1:8080/)
   --until-alert NAME          stop as soon as Alertmanager reports NAME firing
+  --max-lag N                 hold new events back while the consumer lag of --group is above N, so a long
+                              attack keeps the path saturated without an unbounded backlog (kafka only)
   --alertmanager-url URL      (default $ALERTMANAGER_URL or http://127.0.0.1:9193)
   --report-dir DIR            where the JSON and HTML report go (default reports/)
   --producers N               Kafka producers, each in a worker thread when N > 1 (default: the
@@ -100,6 +104,7 @@ const known = new Set([
   'group',
   'url',
   'until-alert',
+  'max-lag',
   'alertmanager-url',
   'report-dir',
   'quiet',
@@ -220,6 +225,10 @@ export function parseArgs(
   if (untilAlert !== undefined && !/^[A-Za-z_:][A-Za-z0-9_:]*$/.test(untilAlert)) {
     throw new UsageError(`--until-alert must be an alert name, got ${JSON.stringify(untilAlert)}`);
   }
+  const maxLag = a['max-lag'] === undefined ? undefined : positive('max-lag', a['max-lag'], true);
+  if (maxLag !== undefined && target === 'http') {
+    throw new UsageError('--max-lag reads the Kafka consumer lag: it needs --target kafka or both');
+  }
   const labelFlags = ['labels-topic', 'label-delay', 'chargeback-delay', 'label-coverage'].filter(
     (k) => a[k] !== undefined,
   );
@@ -266,6 +275,7 @@ export function parseArgs(
     group: a.group ?? 'fraud-scorer-local',
     url,
     untilAlert,
+    maxLag,
     alertmanagerUrl,
     reportDir: a['report-dir'] ?? 'reports',
     quiet: Boolean(a.quiet),

@@ -83,6 +83,8 @@ export async function attack(options: AttackOptions, out: NodeJS.WriteStream = p
       errors: result.errors,
       achievedRate: Number((result.acked / Math.max(result.seconds, 1e-3)).toFixed(1)),
       stopReason: result.stopReason,
+      maxLag: options.maxLag ?? null,
+      heldBackForLag: result.heldBack,
       untilAlert: options.untilAlert ?? null,
       alertAfterSeconds: result.alertAfterSeconds ?? null,
       lagAtEnd: lag ?? null,

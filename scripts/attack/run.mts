@@ -29,6 +29,8 @@ export interface RunResult {
   errors: number;
   seconds: number;
   stopReason: string;
+  /** Events the pacer made due but that were not sent because the consumer lag was above --max-lag. */
+  heldBack: number;
   alertAfterSeconds?: number;
   lastError?: string;
 }
@@ -61,7 +63,7 @@ export class LatencyWindow {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runAttack(
-  options: Pick<AttackOptions, 'rate' | 'count' | 'durationSeconds' | 'concurrency'>,
+  options: Pick<AttackOptions, 'rate' | 'count' | 'durationSeconds' | 'concurrency' | 'maxLag'>,
   shape: Shape,
   targets: Target[],
   payload: Payload,
@@ -83,6 +85,11 @@ export async function runAttack(
   let issuedMax = 0;
   let stopReason = options.count !== undefined ? 'count reached' : 'duration over';
   let alertAfterSeconds: number | undefined;
+  // The newest consumer lag a sample read; above --max-lag the due events are dropped, not queued, so the
+  // backlog behind Kafka stays bounded while the path behind it is kept busy.
+  let lastLag: number | undefined;
+  let heldBack = 0;
+  const lagTooHigh = () => options.maxLag !== undefined && lastLag !== undefined && lastLag > options.maxLag;
   const totals = () =>
     targets.reduce(
       (s, t) => ({
@@ -93,37 +100,40 @@ export async function runAttack(
       { sent: 0, acked: 0, errors: 0 },
     );
   let last = { t: 0, sent: 0, acked: 0 };
-  let sampling = false;
-  const takeSample = async () => {
-    if (sampling) return;
-    sampling = true;
-    try {
-      const t = now();
-      const tot = totals();
-      const { p50, p99 } = latency.takePercentiles();
-      const [lag, decisions] = await Promise.all([
-        observers.lag?.().catch(() => undefined),
-        observers.decisions?.().catch(() => undefined),
-      ]);
-      const dt = Math.max(1e-3, t - last.t);
-      const sample: Sample = {
-        t: Number(t.toFixed(3)),
-        targetRate: max ? Number.NaN : shape.rate(t),
-        sentRate: (tot.sent - last.sent) / dt,
-        ackedRate: (tot.acked - last.acked) / dt,
-        ...tot,
-        p50Ms: p50,
-        p99Ms: p99,
-        lag: lag ?? null,
-        decisions: decisions ?? null,
-        backlog,
-      };
-      last = { t, sent: tot.sent, acked: tot.acked };
-      samples.push(sample);
-      observers.onSample?.(sample);
-    } finally {
-      sampling = false;
-    }
+  // The sample being taken, if any: its lag/decisions queries must finish before the caller closes the Kafka
+  // admin, or kafkajs reconnects for them after the disconnect and the open socket keeps the CLI alive.
+  let sampling: Promise<void> | undefined;
+  const sampleOnce = async () => {
+    const t = now();
+    const tot = totals();
+    const { p50, p99 } = latency.takePercentiles();
+    const [lag, decisions] = await Promise.all([
+      observers.lag?.().catch(() => undefined),
+      observers.decisions?.().catch(() => undefined),
+    ]);
+    lastLag = lag;
+    const dt = Math.max(1e-3, t - last.t);
+    const sample: Sample = {
+      t: Number(t.toFixed(3)),
+      targetRate: max ? Number.NaN : shape.rate(t),
+      sentRate: (tot.sent - last.sent) / dt,
+      ackedRate: (tot.acked - last.acked) / dt,
+      ...tot,
+      p50Ms: p50,
+      p99Ms: p99,
+      lag: lag ?? null,
+      decisions: decisions ?? null,
+      backlog,
+    };
+    last = { t, sent: tot.sent, acked: tot.acked };
+    samples.push(sample);
+    observers.onSample?.(sample);
+  };
+  const takeSample = () => {
+    sampling ??= sampleOnce().finally(() => {
+      sampling = undefined;
+    });
+    return sampling;
   };
   const sampler = setInterval(() => void takeSample(), 1000);
   let alertBusy = false;
@@ -189,12 +199,14 @@ export async function runAttack(
           (options.count as number) - issuedMax,
           targets.length * options.concurrency * 500,
         );
-        const add = Math.max(0, want - backlog);
+        const add = lagTooHigh() ? 0 : Math.max(0, want - backlog);
         deal(add);
         issuedMax += add;
       } else {
         if (pacer.done(t) && backlog === 0) break;
-        deal(pacer.due(t));
+        const due = pacer.due(t);
+        if (lagTooHigh()) heldBack += due;
+        else deal(due);
       }
       sendSome();
       // Short ticks keep batches small and the rate smooth; a busy target gets a little more time.
@@ -210,6 +222,7 @@ export async function runAttack(
     if (alertPoll) clearInterval(alertPoll);
   }
   const seconds = now();
+  await sampling;
   await takeSample();
   const tot = totals();
   return {
@@ -217,6 +230,7 @@ export async function runAttack(
     ...tot,
     seconds,
     stopReason,
+    heldBack,
     alertAfterSeconds,
     lastError: targets.map((t) => t.stats.lastError).find(Boolean),
   };

@@ -24,6 +24,7 @@ test.before(async (t) => {
       't-structured',
       't-both',
       't-alert',
+      't-exit',
       'decisions',
       { topic: 'transactions-dlq', partitions: 1 },
     ],
@@ -246,4 +247,20 @@ test('the CLI refuses an unbounded run with a clear message and exit code 2', as
   })`npx tsx ${path.join(import.meta.dirname, '..', 'attack', 'cli.mts')} --rate 100`;
   t.is(r.exitCode, 2);
   t.regex(r.stderr, /refusing to run unbounded/);
+});
+
+// A sample still querying the consumer lag when the run ended used to race the admin's disconnect: kafkajs
+// reconnected for it and the open socket kept the finished CLI alive forever (2 of 9 runs hung).
+test('the CLI exits once a --rate max run is reported, every time', async (t) => {
+  const cli = path.join(import.meta.dirname, '..', 'attack', 'cli.mts');
+  const { bootstrap } = t.context.kafka;
+  for (let run = 1; run <= 4; run++) {
+    const r = await $({
+      nothrow: true,
+      quiet: true,
+      timeout: 90_000,
+    })`npx tsx ${cli} --target kafka --bootstrap ${bootstrap} --topic t-exit --rate max --count 20000 --quiet --report-dir ${reportDir}`;
+    t.is(r.exitCode, 0, `run ${run}: ${r.signal ? `still running after 90 s (${r.signal})` : r.stderr}`);
+    t.is((JSON.parse(r.stdout) as { acknowledged: number }).acknowledged, 20000, `run ${run}`);
+  }
 });

@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Transaction } from '@fraud/transactions';
 import test from 'ava';
 import fc from 'fast-check';
 import { parseArgs, UsageError } from '../attack/args.mts';
@@ -9,7 +10,9 @@ import { progressLine } from '../attack/display.mts';
 import { Pacer } from '../attack/pacer.mts';
 import { makePayload } from '../attack/payload.mts';
 import { renderHtml } from '../attack/report.mts';
+import { LatencyWindow, runAttack } from '../attack/run.mts';
 import { expectedCount, makeShape, ramp, ShapeError, spike, steady } from '../attack/shapes.mts';
+import type { Target, TargetStats } from '../attack/targets.mts';
 
 test('refuses to run without a duration or a count', (t) => {
   t.throws(() => parseArgs(['--rate', '100']), {
@@ -209,4 +212,56 @@ test('progress line and HTML report carry the numbers, self-contained', (t) => {
   t.true(html.includes('run &lt;1&gt;'));
   t.false(/<script|https?:\/\/(?!www\.w3\.org)/.test(html), 'no scripts, no external URLs');
   t.is((html.match(/<figure>/g) ?? []).length, 3);
+});
+
+// A target that acknowledges at once: the run loop, pacer and lag gate are real, only the wire is not.
+class InstantTarget implements Target {
+  readonly name = 'instant';
+  readonly stats: TargetStats = { sent: 0, acked: 0, errors: 0 };
+  readonly inFlight = 0;
+  readonly batchSize = 50;
+  async connect(): Promise<void> {}
+  send(events: Transaction[]): void {
+    this.stats.sent += events.length;
+    this.stats.acked += events.length;
+  }
+  async drain(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+test('--max-lag holds events back while the consumer lag is above it, and sends again once it falls', async (t) => {
+  t.is(parseArgs(['--count', '10', '--max-lag', '500']).maxLag, 500);
+  t.throws(() => parseArgs(['--count', '10', '--target', 'http', '--max-lag', '5']), {
+    instanceOf: UsageError,
+    message: /--max-lag reads the Kafka consumer lag/,
+  });
+  t.throws(() => parseArgs(['--count', '10', '--max-lag', '0']), { message: /--max-lag must be/ });
+
+  const target = new InstantTarget();
+  const payload = makePayload({ seed: 1, fraudRatio: 0.1, prefix: 'lag' });
+  let lag = 10_000; // above the limit for the first ~2 s, then drained
+  setTimeout(() => {
+    lag = 0;
+  }, 2300).unref();
+  const result = await runAttack(
+    { rate: 200, durationSeconds: 4, concurrency: 4, maxLag: 1000 },
+    makeShape('steady', 200, 4),
+    [target],
+    payload,
+    new LatencyWindow(),
+    { lag: async () => lag },
+  );
+  // The first sample (t≈1 s) reads 10 000: from then until the lag drops the due events are dropped.
+  t.true(result.heldBack >= 150, `held back ${result.heldBack}`);
+  t.true(result.sent >= 200, `sent ${result.sent} (before the first sample and after the drain)`);
+  t.true(result.sent + result.heldBack <= 801, `${result.sent} + ${result.heldBack} within 4 s at 200/s`);
+  const without = await runAttack(
+    { rate: 200, durationSeconds: 2, concurrency: 4 },
+    makeShape('steady', 200, 2),
+    [new InstantTarget()],
+    payload,
+    new LatencyWindow(),
+    { lag: async () => 1e9 },
+  );
+  t.is(without.heldBack, 0, 'no --max-lag: the lag is only observed');
 });
