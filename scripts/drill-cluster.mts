@@ -27,6 +27,7 @@ import { localAlertmanagerConfig } from '../monitoring/src/alertmanager-config.t
 import { loadPrometheusRules } from '../monitoring/src/rules.ts';
 import { startLivePlatform } from './cluster/lib/live-platform.mts';
 import { liveScrapeConfigs, podTargets } from './cluster/lib/live-scrape.mts';
+import { MissedStep, within } from './drill/steps.mts';
 import { repoRoot } from './lib/repo.mts';
 
 export const clusterAlerts = ['FraudScoringAtMaxScale', 'FraudScoringHighCPU'] as const;
@@ -72,20 +73,6 @@ export interface ClusterDrillReport {
   decisions: number;
   timeline: Step[];
   skipped: string[];
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class MissedStep extends Error {}
-
-async function within<T>(seconds: number, step: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(1000);
-  }
-  throw new MissedStep(`${step}: not within ${seconds}s`);
 }
 
 /** The platform's rules, unmodified except for the `for:` of the alerts under test. */

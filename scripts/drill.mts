@@ -28,6 +28,7 @@ import { localAlertmanagerConfig } from '../monitoring/src/alertmanager-config.t
 import { startKafkaExporter } from '../monitoring/src/kafka-exporter.ts';
 import { localRuleFiles } from '../monitoring/src/local-rules.ts';
 import { startLocalScorer } from '../monitoring/src/local-scorer.ts';
+import { MissedStep, within } from './drill/steps.mts';
 import { repoRoot } from './lib/repo.mts';
 
 // `--cluster`: the same drill on a real node with real Knative Serving (scripts/drill-cluster.mts).
@@ -136,19 +137,6 @@ const since = (d: Date) => {
 function mark(step: string, detail?: string, at = new Date()): void {
   timeline.push({ at, step, detail });
   console.log(`${at.toISOString()}  ${step}${detail ? `  (${detail})` : ''}`);
-}
-
-class MissedStep extends Error {}
-
-/** Polls until `check` returns a value, or throws MissedStep naming the step. */
-async function within<T>(seconds: number, step: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new MissedStep(`${step}: not within ${seconds}s`);
 }
 
 /** Sends generated transactions to Kafka at a steady rate until stopped. */
