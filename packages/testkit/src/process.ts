@@ -34,10 +34,10 @@ const live = new Set<() => void>();
 let watchingSignals = false;
 
 /**
- * On SIGINT/SIGTERM, kill every service still running, then let the signal do what it would have done.
+ * When this process exits, and on SIGINT/SIGTERM, kill every service still running (then let the signal do what it would have done).
  * Only when nobody else handles the signal: a script with its own handler (e.g. `npm start`) stops its services itself.
  */
-function watchTerminationSignals(): void {
+function killServicesOnExit(): void {
   if (watchingSignals) return;
   watchingSignals = true;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -49,6 +49,11 @@ function watchTerminationSignals(): void {
     };
     process.on(signal, handler);
   }
+  // One exit listener for all of them (a drill runs more than ten services: one listener each tripped
+  // Node's MaxListenersExceededWarning).
+  process.once('exit', () => {
+    for (const kill of live) kill();
+  });
 }
 
 /** Spawns a long-running service with its output in a log file, and a way to stop it that always ends it. */
@@ -87,11 +92,9 @@ export function startProcess(options: StartOptions): ManagedProcess {
   };
   // Never leave a service behind when the test process ends, normally or by SIGINT/SIGTERM.
   const onExit = () => signalGroup('SIGKILL');
-  process.once('exit', onExit);
   live.add(onExit);
-  watchTerminationSignals();
+  killServicesOnExit();
   void exited.then(() => {
-    process.removeListener('exit', onExit);
     live.delete(onExit);
   });
 
