@@ -208,7 +208,18 @@ try {
         ...literals.map((l) => `--from-literal=${l}`),
       ]);
     }
-    return 'airflow/airflow-metadata-db, airflow/airflow-git-credentials';
+    await kubectl.apply('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n');
+    await kubectl.run([
+      'create',
+      'secret',
+      'generic',
+      'fraud-alert-receivers',
+      '-n',
+      'monitoring',
+      '--from-literal=chat-webhook-url=https://chat.invalid/hooks/test',
+      '--from-literal=pager-token=not-a-real-token',
+    ]);
+    return 'airflow/airflow-metadata-db, airflow/airflow-git-credentials, monitoring/fraud-alert-receivers';
   });
   const bootstrapped = await check(
     'bootstrap --mirror installs every mirrored component and waits for it',
@@ -251,6 +262,7 @@ try {
         ['fraud', 'retrain-hook', ['airflow-hmac-secret', 'mlflow-webhook-secret']],
         ['airflow', 'airflow-fernet-key', ['fernet-key']],
         ['airflow', 'retrain-hook-hmac', ['secret']],
+        ['fraud', 'retrain-hook-alerting', ['alertmanager-token', 'airflow-password']],
       ] as const) {
         const data = JSON.parse(
           await kubectl.run(['get', 'secret', name, '-n', ns, '-o', 'jsonpath={.data}']),
@@ -268,6 +280,16 @@ try {
         (await read('airflow', 'retrain-hook-hmac', 'secret')) ===
           (await read('fraud', 'retrain-hook', 'airflow-hmac-secret')),
         'airflow/retrain-hook-hmac differs from the key the retrain-hook verifies',
+      );
+      // Alertmanager sends the token the hook checks: the bootstrap added it to the user's receivers Secret.
+      expect(
+        (await read('monitoring', 'fraud-alert-receivers', 'retrain-hook-token')) ===
+          (await read('fraud', 'retrain-hook-alerting', 'alertmanager-token')),
+        'monitoring/fraud-alert-receivers retrain-hook-token differs from the token the retrain-hook checks',
+      );
+      expect(
+        (await read('monitoring', 'fraud-alertmanager-config', 'alertmanager\\.yaml')).length > 100,
+        'kubectl apply -k monitoring did not create the Alertmanager config Secret',
       );
       return secretVersions.trim();
     });

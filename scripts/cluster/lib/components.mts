@@ -1,6 +1,6 @@
 // The platform's components in install order: what each applies, what it waits for, and how it is removed.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -248,6 +248,68 @@ async function ensureRetrainHookSecret(ctx: Context): Promise<void> {
   });
 }
 
+/** One key of a Secret, base64 as stored; '' when the Secret or the key is missing. */
+async function secretKey(ctx: Context, namespace: string, name: string, key: string): Promise<string> {
+  if (!(await ctx.kubectl.exists('secret', name, namespace))) return '';
+  const data = JSON.parse(
+    (await ctx.kubectl.run(['get', 'secret', name, '-n', namespace, '-o', 'jsonpath={.data}'])) || '{}',
+  ) as Record<string, string>;
+  return data[key] ?? '';
+}
+
+/**
+ * The credentials of Alertmanager → retrain-hook → Airflow, generated once: the bearer token Alertmanager
+ * sends and the hook checks, and the password of the hook's Airflow user (knative/base/retrain-hook-service.yaml).
+ */
+async function ensureAlertingSecret(ctx: Context): Promise<void> {
+  await applyAndWait(
+    ctx,
+    readFileSync(path.join(repoRoot, 'knative', 'base', 'namespace.yaml'), 'utf8'),
+    'knative/base/namespace.yaml',
+  );
+  await ensureSecret(ctx, 'fraud', 'retrain-hook-alerting', {
+    'alertmanager-token': hex(32),
+    'airflow-password': hex(24),
+  });
+}
+
+/**
+ * monitoring/fraud-alert-receivers holds the user's chat webhook URL and pager token (they cannot be
+ * invented) and the retrain-hook's token, which the bootstrap adds from fraud/retrain-hook-alerting.
+ */
+async function ensureAlertReceivers(ctx: Context): Promise<void> {
+  await ensureAlertingSecret(ctx);
+  await requireSecret(
+    ctx,
+    'monitoring',
+    'fraud-alert-receivers',
+    'chat-webhook-url=https://chat.example/hooks/… --from-literal=pager-token=… (monitoring/README.md)',
+  );
+  ctx.log(
+    'secret monitoring/fraud-alert-receivers retrain-hook-token: copied from fraud/retrain-hook-alerting alertmanager-token if missing',
+  );
+  if (ctx.dryRun) return;
+  const token = await secretKey(ctx, 'fraud', 'retrain-hook-alerting', 'alertmanager-token');
+  const current = await secretKey(ctx, 'monitoring', 'fraud-alert-receivers', 'retrain-hook-token');
+  if (current === '') {
+    await ctx.kubectl.run([
+      'patch',
+      'secret',
+      'fraud-alert-receivers',
+      '-n',
+      'monitoring',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ data: { 'retrain-hook-token': token } }),
+    ]);
+  } else if (current !== token) {
+    throw new Error(
+      'monitoring/fraud-alert-receivers retrain-hook-token differs from fraud/retrain-hook-alerting alertmanager-token: the retrain-hook would refuse every alert; give both the same value (monitoring/RUNBOOK.md)',
+    );
+  }
+}
+
 const hex = (bytes: number) => () => randomBytes(bytes).toString('hex');
 /** A Fernet key (32 random bytes, URL-safe base64), what MLflow expects for webhook secret encryption. */
 const fernetKey = () => `${randomBytes(32).toString('base64url').replace(/=+$/, '')}=`;
@@ -257,7 +319,8 @@ async function helmRelease(
   chart: UpstreamChart,
   release: string,
   namespace: string,
-  valuesFile: string,
+  /** Helm merges them in order: a later file wins. */
+  valuesFiles: string[],
   extra: string[] = [],
 ): Promise<void> {
   let chartRef: string[];
@@ -292,8 +355,7 @@ async function helmRelease(
     '--namespace',
     namespace,
     '--create-namespace',
-    '-f',
-    valuesFile,
+    ...valuesFiles.flatMap((f) => ['-f', f]),
     ...extra,
     ...(ctx.wait === 'none' ? [] : ['--wait', '--timeout', `${ctx.timeoutSeconds}s`]),
   ];
@@ -388,12 +450,18 @@ export const components: Component[] = [
         'admin-user': () => 'admin',
         'admin-password': hex(16),
       });
+      // Alertmanager mounts the receivers' Secret: without it its pod would never start, so fail first.
+      await ensureAlertReceivers(ctx);
       await helmRelease(
         ctx,
         chart,
         'kube-prometheus-stack',
         'monitoring',
-        valuesFile('kube-prometheus-stack.yaml'),
+        // The wiring monitoring/ relies on (our Alertmanager config and receivers), then this cluster's extras.
+        [
+          path.join(repoRoot, 'monitoring', 'kube-prometheus-stack-values.yaml'),
+          valuesFile('kube-prometheus-stack.yaml'),
+        ],
         ['--set', 'crds.enabled=false'],
       );
     },
@@ -411,24 +479,9 @@ export const components: Component[] = [
   },
   {
     name: 'monitoring',
-    what: 'our PrometheusRules and Grafana dashboards (monitoring/rules, monitoring/dashboards/generated)',
+    what: 'kubectl apply -k monitoring: PrometheusRules, PodMonitors, Grafana dashboards, the Alertmanager config',
     install: (ctx) => monitoringManifests(ctx),
-    async uninstall(ctx) {
-      for (const file of monitoringFiles()) {
-        ctx.log(`delete -f ${file} -n monitoring`);
-        if (!ctx.dryRun) {
-          await ctx.kubectl.run([
-            'delete',
-            '--ignore-not-found',
-            '--wait=false',
-            '-n',
-            'monitoring',
-            '-f',
-            path.join(repoRoot, file),
-          ]);
-        }
-      }
-    },
+    uninstall: (ctx) => removeProject(ctx, 'monitoring'),
   },
   {
     name: 'mlflow',
@@ -483,6 +536,8 @@ export const components: Component[] = [
         'airflow-git-credentials',
         'GIT_SYNC_USERNAME=… --from-literal=GIT_SYNC_PASSWORD=…',
       );
+      // The hook's Airflow password (fraud/retrain-hook-alerting); its user is made in your auth manager.
+      await ensureAlertingSecret(ctx);
       // The DAG signs its callbacks with the key the retrain-hook verifies: one value, two namespaces.
       await ensureRetrainHookSecret(ctx);
       ctx.log(
@@ -527,7 +582,7 @@ export const components: Component[] = [
       const values = path.join(repoRoot, 'airflow', 'helm', 'values.yaml');
       if (!existsSync(values)) throw new Error(`${values} is missing (the retraining part provides it)`);
       const chart = upstreamCharts(ctx.versions).airflow as UpstreamChart;
-      await helmRelease(ctx, chart, 'airflow', 'airflow', values);
+      await helmRelease(ctx, chart, 'airflow', 'airflow', [values]);
     },
     async uninstall(ctx) {
       ctx.log('helm uninstall airflow -n airflow');
@@ -557,26 +612,11 @@ function valuesFile(name: string): string {
   return path.join(repoRoot, 'scripts', 'cluster', 'values', name);
 }
 
-/** monitoring/rules (PrometheusRules) and the generated Grafana dashboard ConfigMaps, in namespace monitoring. */
-const monitoringFolders = ['monitoring/rules', 'monitoring/dashboards/generated'];
-
-/** The YAML files of monitoring/rules and monitoring/dashboards/generated, repository-relative. */
-function monitoringFiles(): string[] {
-  return monitoringFolders.flatMap((folder) => {
-    const dir = path.join(repoRoot, folder);
-    if (!existsSync(dir)) throw new Error(`monitoring: ${folder} is missing`);
-    return readdirSync(dir)
-      .filter((f) => /\.ya?ml$/.test(f))
-      .sort()
-      .map((f) => `${folder}/${f}`);
-  });
-}
-
 async function monitoringManifests(ctx: Context): Promise<void> {
   await applyAndWait(ctx, namespaceYaml('monitoring'), 'namespace monitoring');
-  for (const file of monitoringFiles()) {
-    await applyAndWait(ctx, readFileSync(path.join(repoRoot, file), 'utf8'), file, 'monitoring');
-  }
+  // The Alertmanager config reads its credentials from this Secret's files.
+  await ensureAlertReceivers(ctx);
+  await project(ctx, 'monitoring');
 }
 
 export async function deployFunctions(ctx: Context): Promise<void> {
