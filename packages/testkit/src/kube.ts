@@ -20,6 +20,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { etcdArgs } from './etcd.ts';
 import { ensureKube, kubeVersions } from './install/kube.ts';
 import { repoRoot } from './paths.ts';
 import { freePort } from './ports.ts';
@@ -100,16 +101,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       name: 'etcd',
       command: binaries.etcd,
       logDir,
-      args: [
-        `--data-dir=${path.join(dataDir, 'etcd')}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-        '--unsafe-no-fsync', // test data: durability does not matter, speed does
-        '--log-level=warn',
-      ],
+      args: etcdArgs(path.join(dataDir, 'etcd'), etcdUrl, peerPort),
     });
     started.push(etcd);
     await waitUntil(etcd, 'etcd /health', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000);

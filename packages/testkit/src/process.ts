@@ -56,6 +56,16 @@ function killServicesOnExit(): void {
   });
 }
 
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Spawns a long-running service with its output in a log file, and a way to stop it that always ends it. */
 export function startProcess(options: StartOptions): ManagedProcess {
   mkdirSync(options.logDir, { recursive: true });

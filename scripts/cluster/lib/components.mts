@@ -236,13 +236,22 @@ async function createSecret(
   await ctx.kubectl.run(['create', '-f', '-'], JSON.stringify(secret));
 }
 
-async function ensureRetrainHookSecret(ctx: Context): Promise<void> {
+/** Namespace fraud, then a Secret of the retrain-hook's with random values unless it exists. */
+async function ensureFraudSecret(
+  ctx: Context,
+  name: string,
+  keys: Record<string, () => string>,
+): Promise<void> {
   await applyAndWait(
     ctx,
     readFileSync(path.join(repoRoot, 'knative', 'base', 'namespace.yaml'), 'utf8'),
     'knative/base/namespace.yaml',
   );
-  await ensureSecret(ctx, 'fraud', 'retrain-hook', {
+  await ensureSecret(ctx, 'fraud', name, keys);
+}
+
+async function ensureRetrainHookSecret(ctx: Context): Promise<void> {
+  await ensureFraudSecret(ctx, 'retrain-hook', {
     'airflow-hmac-secret': hex(32),
     'mlflow-webhook-secret': hex(32),
   });
@@ -262,12 +271,7 @@ async function secretKey(ctx: Context, namespace: string, name: string, key: str
  * sends and the hook checks, and the password of the hook's Airflow user (knative/base/retrain-hook-service.yaml).
  */
 async function ensureAlertingSecret(ctx: Context): Promise<void> {
-  await applyAndWait(
-    ctx,
-    readFileSync(path.join(repoRoot, 'knative', 'base', 'namespace.yaml'), 'utf8'),
-    'knative/base/namespace.yaml',
-  );
-  await ensureSecret(ctx, 'fraud', 'retrain-hook-alerting', {
+  await ensureFraudSecret(ctx, 'retrain-hook-alerting', {
     'alertmanager-token': hex(32),
     'airflow-password': hex(24),
   });

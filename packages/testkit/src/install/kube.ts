@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir, repoRoot } from '../paths.ts';
+import { processAlive } from '../process.ts';
 import { which } from './debian.ts';
 
 const run = promisify(execFile);
@@ -217,7 +218,7 @@ export async function lock(dir: string): Promise<() => void> {
       return () => rmSync(dir, { recursive: true, force: true });
     } catch {
       const holder = Number(readFileOr(path.join(dir, 'pid'), '0'));
-      if (holder > 0 && !alive(holder)) rmSync(dir, { recursive: true, force: true });
+      if (holder > 0 && !processAlive(holder)) rmSync(dir, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${dir}`);
       else await new Promise((r) => setTimeout(r, 2000));
     }
@@ -229,14 +230,5 @@ function readFileOr(file: string, fallback: string): string {
     return readFileSync(file, 'utf8');
   } catch {
     return fallback;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

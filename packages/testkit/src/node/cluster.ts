@@ -22,6 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { etcdArgs } from '../etcd.ts';
 import { ensureNode, type NodeBinaries } from '../install/node.ts';
 import { freePort } from '../ports.ts';
 import { type ManagedProcess, startProcess, waitUntil } from '../process.ts';
@@ -338,16 +339,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const proxyMetrics = await freePort();
 
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-    const etcd = start('etcd', bins.etcd, [
-      `--data-dir=${path.join(dataDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ]);
+    const etcd = start('etcd', bins.etcd, etcdArgs(path.join(dataDir, 'etcd'), etcdUrl, peerPort));
     await waitUntil(etcd, 'etcd /health', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000);
 
     const server = `https://${nodeIp}:${apiPort}`;

@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { processAlive } from '../process.ts';
 
 const run = promisify(execFile);
 
@@ -107,15 +108,6 @@ export async function sh(file: string, args: string[], input?: string): Promise<
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -185,7 +177,7 @@ function killAll(pids: number[]): void {
 
 async function waitGone(pids: number[], ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pids.some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
 function mountsUnder(dir: string): string[] {
@@ -206,7 +198,7 @@ function mountsUnder(dir: string): string[] {
 export async function teardown(state: NodeState, graceful = true): Promise<string[]> {
   const problems: string[] = [];
   const recorded = state.pids
-    .filter((p) => alive(p.pid) && cmdline(p.pid).includes(p.name))
+    .filter((p) => processAlive(p.pid) && cmdline(p.pid).includes(p.name))
     .map((p) => p.pid);
   if (graceful) {
     for (const pid of recorded) {
@@ -220,7 +212,7 @@ export async function teardown(state: NodeState, graceful = true): Promise<strin
   }
   for (let round = 0; round < 5; round++) {
     const left = [
-      ...recorded.filter(alive),
+      ...recorded.filter(processAlive),
       ...processesOf(state.dataDir),
       ...pidsInCgroups(state.cgroupRoot),
     ];
@@ -305,7 +297,7 @@ export async function cleanStale(): Promise<string[]> {
       rmSync(path.join(stateDir, file), { force: true });
       continue;
     }
-    if (state.ownerPid !== process.pid && alive(state.ownerPid)) continue;
+    if (state.ownerPid !== process.pid && processAlive(state.ownerPid)) continue;
     // A killed run's processes and cgroups can take a moment to go (shims reaped, cgroups emptied), so a
     // few rounds; what still cannot be undone is reported, not thrown: a stale run's leftovers must not stop
     // the next start, which fails by itself, naming the part, if one of them is really in its way.
