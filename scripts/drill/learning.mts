@@ -12,10 +12,11 @@
 // Not in this drill yet (see the report's `not_exercised`): Airflow's scheduler executing the run, MLflow
 // registration, the hook's gate on MLflow run metrics and its canary on a Knative Service (tested in the
 // hook's rollout tests and airflow/tests/test_e2e_retrain.py).
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { type RunningAirflowApi, startAirflowApi } from '@fraud/testkit/airflow';
 import { startAlertmanager } from '@fraud/testkit/alertmanager';
 import { startKafka } from '@fraud/testkit/kafka';
@@ -83,7 +84,26 @@ async function waitForRecall(archiveUrl: string, version: string, minFrauds: num
   );
 }
 
-function attack(bootstrap: string, seed: number, o: LearningOptions) {
+// Child processes run asynchronously so that the drill's event loop keeps turning (Airflow's start-up polls,
+// and a SIGTERM that must still stop every service) while an attack or the training runs.
+const execFileAsync = promisify(execFile);
+
+/** Exit status and output of a child, without throwing on a non-zero status. */
+async function runChild(command: string, args: string[]) {
+  try {
+    const { stdout, stderr } = await execFileAsync(command, args, {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { status: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string; message: string };
+    return { status: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr || e.message };
+  }
+}
+
+async function attack(bootstrap: string, seed: number, o: LearningOptions): Promise<void> {
   const legit = (1 - o.bustOutShare).toFixed(3);
   const args = [
     '--import', 'tsx', path.join(repoRoot, 'scripts', 'attack', 'cli.mts'),
@@ -93,13 +113,13 @@ function attack(bootstrap: string, seed: number, o: LearningOptions) {
     '--report-dir', mkdtempSync(path.join(os.tmpdir(), 'drill-attack-')), '--quiet',
   ]; // biome-ignore format: one flag and its value per pair
   log(`attack (seed ${seed}) started`, `${o.attackSeconds} s at ${o.rate}/s, --labels`);
-  const run = spawnSync(process.execPath, args, { cwd: repoRoot, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`attack (seed ${seed}) failed: ${run.stderr.slice(-1500)}`);
+  const result = await runChild(process.execPath, args);
+  if (result.status !== 0) throw new Error(`attack (seed ${seed}) failed: ${result.stderr.slice(-1500)}`);
   log(`attack (seed ${seed}) done`);
 }
 
 /** The DAG's steps in the DAG's order on the archive; returns the gate inputs and the candidate's folder. */
-function retrainOnArchive(conf: Record<string, unknown>, work: string) {
+async function retrainOnArchive(conf: Record<string, unknown>, work: string) {
   const code = `
 import json, sys
 from pathlib import Path
@@ -113,13 +133,9 @@ trained = steps.train(cfg, work)
 report = steps.evaluate(cfg, work, Path("${path.join(repoRoot, 'functions', 'score', 'model')}"))
 print(json.dumps({"extracted": extracted, "report": report, "gate": steps.gate_metrics(report, validation, trained["parity"])}))
 `;
-  const run = spawnSync(venvPython, ['-c', code, work, JSON.stringify(conf)], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (run.status !== 0) throw new Error(`retraining on the archive failed: ${run.stderr.slice(-3000)}`);
-  return JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as {
+  const result = await runChild(venvPython, ['-c', code, work, JSON.stringify(conf)]);
+  if (result.status !== 0) throw new Error(`retraining on the archive failed: ${result.stderr.slice(-3000)}`);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
     extracted: { rows: number; positives: number };
     report: {
       holdout: string;
@@ -170,16 +186,9 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     // Alertmanager trigger, Alertmanager and Prometheus with the platform's config and rules.
     const airflowStarting = startAirflowApi({ dagsFolder: 'airflow/dags' });
     airflowStarting.catch(() => {});
-    const attack1 = new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        try {
-          attack(kafka.bootstrap, 101, o);
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
+    const attack1 = attack(kafka.bootstrap, 101, o);
+    attack1.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+
     const airflow: RunningAirflowApi = await airflowStarting;
     stoppers.push(() => airflow.stop());
     log('Airflow API server ready', airflow.url);
@@ -246,7 +255,7 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     stoppers.push(() => prom.stop());
     log('control plane ready', `hook ${hookUrl}, Alertmanager ${am.url}, Prometheus ${prom.url}`);
 
-    await attack1; // synchronous: it ran while Airflow's migrations ran in their own process
+    await attack1; // it ran while Airflow's migrations ran
     const before = await waitForRecall(archive.url, 'bundled', 30, o.waitSeconds);
     log('live recall measured', `bundled: recall ${before.recall} over ${before.frauds} labelled frauds`);
 
@@ -273,7 +282,7 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     const work = mkdtempSync(path.join(os.tmpdir(), 'drill-retrain-'));
     // Let the last labels mature before the extract, as the DAG's label_maturity demands.
     await new Promise((r) => setTimeout(r, (o.maturitySeconds + 5) * 1000));
-    const trained = retrainOnArchive(run.conf, work);
+    const trained = await retrainOnArchive(run.conf, work);
     log(
       'retrained on the archive',
       `${trained.extracted.rows} rows, ${trained.extracted.positives} fraud; out-of-time holdout ${trained.report.holdout_rows}: ` +
@@ -302,7 +311,7 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
         build: false,
       });
       log('new model serving', `version ${version}`);
-      attack(kafka.bootstrap, 202, o);
+      await attack(kafka.bootstrap, 202, o);
       after = await waitForRecall(archive.url, version, 30, o.waitSeconds);
       log('live recall measured', `${version}: recall ${after.recall} over ${after.frauds} labelled frauds`);
     }
