@@ -12,17 +12,16 @@
 // Not in this drill yet (see the report's `not_exercised`): Airflow's scheduler executing the run, MLflow
 // registration, the hook's gate on MLflow run metrics and its canary on a Knative Service (tested in the
 // hook's rollout tests and airflow/tests/test_e2e_retrain.py).
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { type RunningAirflowApi, startAirflowApi } from '@fraud/testkit/airflow';
 import { startAlertmanager } from '@fraud/testkit/alertmanager';
 import { startKafka } from '@fraud/testkit/kafka';
 import { venvPython } from '@fraud/testkit/paths';
 import { freePort } from '@fraud/testkit/ports';
 import { startPostgres } from '@fraud/testkit/postgres';
+import { startProcess } from '@fraud/testkit/process';
 import { startPrometheus } from '@fraud/testkit/prometheus';
 import { startWebhookReceiver } from '@fraud/testkit/webhook-receiver';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -84,23 +83,18 @@ async function waitForRecall(archiveUrl: string, version: string, minFrauds: num
   );
 }
 
-// Child processes run asynchronously so that the drill's event loop keeps turning (Airflow's start-up polls,
-// and a SIGTERM that must still stop every service) while an attack or the training runs.
-const execFileAsync = promisify(execFile);
-
-/** Exit status and output of a child, without throwing on a non-zero status. */
-async function runChild(command: string, args: string[]) {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { status: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string; message: string };
-    return { status: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr || e.message };
-  }
+// Children run through testkit's startProcess: the drill's event loop keeps turning while an attack or the
+// training runs (Airflow's start-up polls), and a SIGTERM or exit of the drill kills them with its services.
+async function runChild(name: string, command: string, args: string[]) {
+  const child = startProcess({
+    name,
+    command,
+    args,
+    cwd: repoRoot,
+    logDir: mkdtempSync(path.join(os.tmpdir(), `drill-${name}-`)),
+  });
+  const status = await child.exited;
+  return { status, tail: child.tail(40) };
 }
 
 async function attack(bootstrap: string, seed: number, o: LearningOptions): Promise<void> {
@@ -113,8 +107,8 @@ async function attack(bootstrap: string, seed: number, o: LearningOptions): Prom
     '--report-dir', mkdtempSync(path.join(os.tmpdir(), 'drill-attack-')), '--quiet',
   ]; // biome-ignore format: one flag and its value per pair
   log(`attack (seed ${seed}) started`, `${o.attackSeconds} s at ${o.rate}/s, --labels`);
-  const result = await runChild(process.execPath, args);
-  if (result.status !== 0) throw new Error(`attack (seed ${seed}) failed: ${result.stderr.slice(-1500)}`);
+  const result = await runChild(`attack-${seed}`, process.execPath, args);
+  if (result.status !== 0) throw new Error(`attack (seed ${seed}) failed: ${result.tail}`);
   log(`attack (seed ${seed}) done`);
 }
 
@@ -131,11 +125,12 @@ extracted = steps.extract(cfg, work)
 validation = steps.validate(cfg, work, None)
 trained = steps.train(cfg, work)
 report = steps.evaluate(cfg, work, Path("${path.join(repoRoot, 'functions', 'score', 'model')}"))
-print(json.dumps({"extracted": extracted, "report": report, "gate": steps.gate_metrics(report, validation, trained["parity"])}))
+Path(sys.argv[3]).write_text(json.dumps({"extracted": extracted, "report": report, "gate": steps.gate_metrics(report, validation, trained["parity"])}))
 `;
-  const result = await runChild(venvPython, ['-c', code, work, JSON.stringify(conf)]);
-  if (result.status !== 0) throw new Error(`retraining on the archive failed: ${result.stderr.slice(-3000)}`);
-  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
+  const resultFile = path.join(work, 'retrain-result.json');
+  const result = await runChild('retrain', venvPython, ['-c', code, work, JSON.stringify(conf), resultFile]);
+  if (result.status !== 0) throw new Error(`retraining on the archive failed: ${result.tail}`);
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as {
     extracted: { rows: number; positives: number };
     report: {
       holdout: string;
