@@ -19,6 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { availableCpus, resolveInferenceMode } from '../src/inference/cpus.ts';
 import { pacedLoad } from './paced-load.ts';
 
 export interface ServingBenchOptions {
@@ -301,33 +302,48 @@ export async function servingBench(o: ServingBenchOptions): Promise<string> {
   const rows = [...(await throughput(o, '2')), ...(await throughput(o, '1'))];
 
   // Tail at half the peak: the peak is the 2-CPU scorer at 64 connections in its default (auto) mode here.
-  const auto = os.availableParallelism() <= 1 ? 'inline' : 'workers';
+  const auto = resolveInferenceMode('auto', availableCpus());
   const peak = rows.find((r) => r.cpus === '2' && r.mode === auto && r.connections === 64)?.scorerRps ?? 0;
   const rate = Math.max(100, Math.round(peak / 2));
   const tail: string[] = [];
   const hello = await start(o, 'hello', 'bench/servers/fastify-hello.mjs', {}, '/health', '2');
-  const scorer = await start(o, 'scorer', 'dist/index.js', {}, '/health/readiness', '2');
+  const scorers = await Promise.all(
+    (['inline', 'workers'] as const).map(async (mode) => ({
+      mode,
+      server: await start(
+        o,
+        `scorer-${mode}`,
+        'dist/index.js',
+        { INFERENCE_MODE: mode },
+        '/health/readiness',
+        '2',
+      ),
+    })),
+  );
   try {
     for (const [name, server, route] of [
       ['fastify hello-world', hello, '/'],
-      [`scorer (INFERENCE_MODE=auto → ${auto})`, scorer, '/score'],
+      ...scorers.map(
+        ({ mode, server }) =>
+          [`scorer (INFERENCE_MODE=${mode}${mode === auto ? ', = auto' : ''})`, server, '/score'] as const,
+      ),
     ] as const) {
       const run = { url: server.url, path: route, body: o.body, rate, connections: 32 };
       await pacedLoad({ ...run, seconds: 1 });
       const p = await pacedLoad({ ...run, seconds: o.seconds });
       tail.push(
-        `  paced ${rate}/s  ${name.padEnd(36)} p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  max ${p.max.toFixed(1)} ms  behind ${p.behind}  client stall ${p.clientStallMs.toFixed(1)} ms  non-2xx ${p.non2xx + p.errors}`,
+        `  paced ${rate}/s  ${name.padEnd(40)} p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  max ${p.max.toFixed(1)} ms  behind ${p.behind}  client stall ${p.clientStallMs.toFixed(1)} ms  non-2xx ${p.non2xx + p.errors}`,
       );
       const bin = vegetaBin();
       if (bin) {
         const v = vegeta(bin, server.url + route, o.body, rate, o.seconds);
         tail.push(
-          `  vegeta ${rate}/s ${name.padEnd(36)} p50 ${v.p50.toFixed(2)} ms  p99 ${v.p99.toFixed(2)} ms  success ${(v.success * 100).toFixed(1)}%`,
+          `  vegeta ${rate}/s ${name.padEnd(40)} p50 ${v.p50.toFixed(2)} ms  p99 ${v.p99.toFixed(2)} ms  success ${(v.success * 100).toFixed(1)}%`,
         );
       }
     }
   } finally {
-    await Promise.all([hello.proc.stop(5000), scorer.proc.stop(5000)]);
+    await Promise.all([hello.proc.stop(5000), ...scorers.map((s) => s.server.proc.stop(5000))]);
   }
   if (!vegetaBin())
     tail.push(

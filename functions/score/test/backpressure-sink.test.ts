@@ -13,7 +13,13 @@ const txs = sampleTransactions(card, 500, 9);
 test.serial(
   'a full queue answers 429 with Retry-After, everything else is scored, nothing 5xx',
   async (t) => {
-    const s = await inProcess({ MAX_QUEUE: '500', MAX_BATCH_SIZE: '500', INFERENCE_WORKERS: '1' });
+    // Worker threads: inline, every full batch runs as it arrives, so the queue never holds more than one.
+    const s = await inProcess({
+      INFERENCE_MODE: 'workers',
+      MAX_QUEUE: '500',
+      MAX_BATCH_SIZE: '500',
+      INFERENCE_WORKERS: '1',
+    });
     try {
       const body = JSON.stringify(txs);
       const results = await Promise.all(

@@ -79,7 +79,9 @@ test('INFERENCE_MODE: inline and workers as given, auto by the CPUs the process 
   t.is(loadConfig({}).inferenceModeSetting, 'auto');
   t.is(resolveInferenceMode('auto', 1), 'inline');
   t.is(resolveInferenceMode('auto', 0.5), 'inline');
-  t.is(resolveInferenceMode('auto', 2), 'workers');
+  t.is(resolveInferenceMode('auto', 2), 'inline');
+  t.is(resolveInferenceMode('auto', 2.5), 'workers');
+  t.is(resolveInferenceMode('auto', 4), 'workers');
   t.is(resolveInferenceMode('workers', 1), 'workers');
   const err = t.throws(() => loadConfig({ INFERENCE_MODE: 'threads' }), { instanceOf: ConfigError });
   t.regex(err?.message ?? '', /INFERENCE_MODE must be inline, workers or auto/);

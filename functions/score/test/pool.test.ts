@@ -16,13 +16,15 @@ const encoded = (from: number, count: number) => {
   return out;
 };
 
-async function pool(options: { maxBatchSize?: number; maxQueue?: number; inline?: boolean } = {}) {
+async function pool(
+  options: { maxBatchSize?: number; maxQueue?: number; inline?: boolean; maxBatchWaitUs?: number } = {},
+) {
   const batches: number[] = [];
   const p = new InferencePool({
     workers: 1,
     inline: options.inline,
     maxBatchSize: options.maxBatchSize ?? 256,
-    maxBatchWaitUs: 2000,
+    maxBatchWaitUs: options.maxBatchWaitUs ?? 2000,
     maxQueue: options.maxQueue ?? 10_000,
     onBatch: (n) => batches.push(n),
   });
@@ -59,21 +61,42 @@ for (const inline of [false, true]) {
     }
   });
 
-  test(`${mode}: beyond maxQueue rows, score() refuses with QueueFullError instead of queueing`, async (t) => {
-    const { p } = await pool({ maxBatchSize: 8, maxQueue: 16, inline });
-    try {
-      const results = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => p.score(encoded(i, 8), 8)),
-      );
-      const refused = results.filter((r) => r.status === 'rejected');
-      t.true(refused.length > 0);
-      for (const r of refused) t.true((r as PromiseRejectedResult).reason instanceof QueueFullError);
-      t.true(results.some((r) => r.status === 'fulfilled'));
-    } finally {
-      await p.close();
-    }
-  });
+  if (!inline)
+    test(`${mode}: beyond maxQueue rows, score() refuses with QueueFullError instead of queueing`, async (t) => {
+      const { p } = await pool({ maxBatchSize: 8, maxQueue: 16, inline });
+      try {
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => p.score(encoded(i, 8), 8)),
+        );
+        const refused = results.filter((r) => r.status === 'rejected');
+        t.true(refused.length > 0);
+        for (const r of refused) t.true((r as PromiseRejectedResult).reason instanceof QueueFullError);
+        t.true(results.some((r) => r.status === 'fulfilled'));
+      } finally {
+        await p.close();
+      }
+    });
 }
+
+test('inline: a full batch runs as it arrives, so the queue never holds more than one batch', async (t) => {
+  // The event loop is the queue inline: requests wait unread in their sockets while a batch runs.
+  const { p, batches } = await pool({ maxBatchSize: 8, maxQueue: 16, inline: true });
+  try {
+    const depths: number[] = [];
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => {
+        const scored = p.score(encoded(i, 8), 8);
+        depths.push(p.queueDepth);
+        return scored;
+      }),
+    );
+    t.true(results.every((r) => r.status === 'fulfilled'));
+    t.deepEqual(depths, Array(20).fill(0));
+    t.deepEqual(batches, Array(20).fill(8));
+  } finally {
+    await p.close();
+  }
+});
 
 test('inline: no worker threads, same scores as a worker', async (t) => {
   const inline = await pool({ inline: true });
@@ -87,6 +110,30 @@ test('inline: no worker threads, same scores as a worker', async (t) => {
   } finally {
     await inline.p.close();
     await workers.p.close();
+  }
+});
+
+test('inline: a batch is scored and settled at the setImmediate that follows its requests, not a turn later', async (t) => {
+  // onnxruntime-node's public run() would defer to one more setImmediate: a reply would then leave only
+  // after a callback queued behind the batch's own flush.
+  const { p } = await pool({ inline: true, maxBatchWaitUs: 0 });
+  try {
+    const order: string[] = [];
+    const scored = Promise.all([p.score(encoded(0, 1), 1), p.score(encoded(1, 1), 1)]).then((s) => {
+      order.push('scored');
+      return s;
+    });
+    const nextTurn = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        order.push('setImmediate queued after the requests');
+        resolve();
+      }),
+    );
+    const [scores] = await Promise.all([scored, nextTurn]);
+    t.deepEqual(order, ['scored', 'setImmediate queued after the requests']);
+    t.is(scores.length, 2);
+  } finally {
+    await p.close();
   }
 });
 

@@ -33,11 +33,16 @@ export function availableCpus(root?: string): number {
   return quota === undefined ? parallelism : Math.min(parallelism, quota);
 }
 
-/** auto → inline on one CPU or less (a second thread has nothing to run on), else worker threads. */
+/**
+ * auto → inline up to 2 CPUs, else worker threads. With one CPU a second thread has nothing to run on; with two,
+ * measured (BENCHMARKS.md, issue 12): inline answers single-transaction requests, the shape of every event and
+ * most calls, 15–20 % faster and with a lower p99, because the second core is busy with the kernel's network
+ * work and the clients; workers win only for large multi-row requests (+28 % at 100 rows), set them explicitly.
+ */
 export function resolveInferenceMode(
   mode: 'inline' | 'workers' | 'auto',
   cpus: number = availableCpus(),
 ): 'inline' | 'workers' {
   if (mode !== 'auto') return mode;
-  return cpus <= 1 ? 'inline' : 'workers';
+  return cpus <= 2 ? 'inline' : 'workers';
 }

@@ -2,8 +2,9 @@
 // as many whole requests as fit in maxBatchSize and runs them in one ONNX call. A row waits at most
 // maxBatchWaitUs for company while a worker is idle; while all workers are busy the queue fills on its own.
 // The queue is bounded: beyond maxQueue rows, score() throws QueueFullError (the routes answer 429).
-// Inline mode (one CPU) keeps the same queue and batching but runs the session on this thread: with no second
-// CPU a worker only adds two postMessage hops per batch.
+// Inline mode (one CPU) keeps the same queue and batching but runs the session on this thread, synchronously,
+// at the setImmediate that ends the poll phase which read the requests: with no second CPU a worker only adds
+// two postMessage hops per batch, and onnxruntime-node's own deferral would cost another event-loop turn.
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -238,13 +239,13 @@ export class InferencePool {
           offset += p.data.length;
         }
       }
+      if (slot.session) {
+        this.runInline(slot.session, requests, data, rows);
+        continue;
+      }
       const id = this.nextId++;
       slot.busy = true;
       slot.batch = { id, requests };
-      if (slot.session) {
-        this.runInline(slot, slot.session, id, data, rows);
-        continue;
-      }
       // Transfer needs a whole buffer of our own: copy a view into a fresh one.
       const buffer =
         data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
@@ -257,15 +258,23 @@ export class InferencePool {
     this.clearWait();
   }
 
-  private runInline(slot: Slot, session: ScoringSession, id: number, data: Float32Array, rows: number): void {
+  /** Runs the batch on this thread now, in the turn that dispatched it, and settles its requests. */
+  private runInline(session: ScoringSession, requests: Pending[], data: Float32Array, rows: number): void {
     const started = process.hrtime.bigint();
-    session.run(data, rows).then(
-      (scores) => {
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        this.finish(slot, { type: 'result', id, scores: scores.buffer as ArrayBuffer, seconds });
-      },
-      (err: Error) => this.finish(slot, { type: 'run-error', id, message: err.message }),
-    );
+    let scores: Float32Array;
+    try {
+      scores = session.run(data, rows);
+    } catch (err) {
+      const error = new Error(`inference failed: ${(err as Error).message}`);
+      for (const p of requests) p.reject(error);
+      return;
+    }
+    this.options.onBatch?.(rows, Number(process.hrtime.bigint() - started) / 1e9);
+    let offset = 0;
+    for (const p of requests) {
+      p.resolve(scores.subarray(offset, offset + p.rows));
+      offset += p.rows;
+    }
   }
 
   /** Rejects queued work and stops the workers (call after draining). */

@@ -23,7 +23,7 @@ port.on('message', async (message: ToWorker) => {
   const started = process.hrtime.bigint();
   try {
     if (!session) throw new Error('no model loaded');
-    const scores = await session.run(new Float32Array(message.data), message.rows);
+    const scores = session.run(new Float32Array(message.data), message.rows);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     send({ type: 'result', id: message.id, scores: scores.buffer as ArrayBuffer, seconds }, [
       scores.buffer as ArrayBuffer,
