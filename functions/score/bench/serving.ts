@@ -159,10 +159,63 @@ async function throughput(o: ServingBenchOptions, cpus: '1' | '2'): Promise<Thro
   return rows;
 }
 
-function vegetaBin(): string | undefined {
+/** A Go load tool from $<NAME>_BIN or the cache's go-bin (built by `go install`, see BENCHMARKS.md). */
+function goTool(name: 'vegeta' | 'ghz'): string | undefined {
   const cache = process.env.FRAUD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'fraud-platform');
-  const candidate = process.env.VEGETA_BIN ?? path.join(cache, 'go-bin', 'vegeta');
+  const candidate = process.env[`${name.toUpperCase()}_BIN`] ?? path.join(cache, 'go-bin', name);
   return existsSync(candidate) ? candidate : undefined;
+}
+const vegetaBin = () => goTool('vegeta');
+
+/** Runs a tool to completion; its stdout, or an error naming the tool and its stderr. */
+function runTool(bin: string, args: string[]): string {
+  const run = spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`${path.basename(bin)} ${args[0]} failed: ${run.stderr}`);
+  return run.stdout;
+}
+
+/** Closed loop from independent Go clients: vegeta with `workers` in flight (-rate=0) on REST, ghz with as
+ * many concurrent calls on gRPC; successful calls per second. */
+function vegetaClosedLoop(bin: string, url: string, body: string, seconds: number, workers: number): number {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vegeta-'));
+  try {
+    writeFileSync(path.join(dir, 'body.json'), body);
+    writeFileSync(
+      path.join(dir, 'targets'),
+      `POST ${url}\nContent-Type: application/json\n@${path.join(dir, 'body.json')}\n`,
+    );
+    const out = path.join(dir, 'out.bin');
+    runTool(bin, [
+      'attack', '-rate=0', `-workers=${workers}`, `-max-workers=${workers}`, `-duration=${seconds}s`,
+      `-targets=${path.join(dir, 'targets')}`, `-output=${out}`,
+    ]); // biome-ignore format: one flag per item
+    const r = JSON.parse(runTool(bin, ['report', '-type=json', out])) as { throughput: number };
+    return r.throughput;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function ghzClosedLoop(
+  bin: string,
+  target: string,
+  proto: string,
+  data: object,
+  seconds: number,
+  calls: number,
+) {
+  const out = runTool(bin, [
+    '--insecure', '--proto', proto, '--call', 'inference.GRPCInferenceService/ModelInfer',
+    '--data', JSON.stringify(data), '-c', String(calls), '-z', `${seconds}s`, '--connections', '4',
+    '--format', 'json', target,
+  ]); // biome-ignore format: one flag and its value per pair
+  const r = JSON.parse(out) as {
+    count: number;
+    total: number;
+    statusCodeDistribution: Record<string, number>;
+  };
+  // The calls cut off when -z ends come back Unavailable/Canceled; only OK counts.
+  return (r.statusCodeDistribution.OK ?? 0) / (r.total / 1e9);
 }
 
 /** vegeta at a constant rate (its own open-loop pacer): p50/p99 in ms. */
@@ -276,6 +329,7 @@ async function restVsGrpc(o: ServingBenchOptions, callers: number) {
     return done / ((performance.now() - started) / 1000);
   };
   const samples = { rest: [] as number[], grpc: [] as number[] };
+  let independent: string | undefined;
   try {
     await closedLoop(rest, 1);
     await closedLoop(rpc, 1);
@@ -283,13 +337,36 @@ async function restVsGrpc(o: ServingBenchOptions, callers: number) {
       samples.rest.push(await closedLoop(rest, o.seconds));
       samples.grpc.push(await closedLoop(rpc, o.seconds));
     }
+    // The grpc-js client costs more than the server's side: cross-check with Go clients that are not the limit.
+    const vegetaPath = goTool('vegeta');
+    const ghzPath = goTool('ghz');
+    if (vegetaPath && ghzPath) {
+      const go = { rest: [] as number[], grpc: [] as number[] };
+      const proto = path.join(o.scoreDir, 'proto', 'grpc_predict_v2.proto');
+      for (let round = 0; round < o.rounds; round++) {
+        go.rest.push(
+          vegetaClosedLoop(vegetaPath, `${url}/v2/models/${model}/infer`, restBody, o.seconds, callers),
+        );
+        go.grpc.push(ghzClosedLoop(ghzPath, `127.0.0.1:${grpcPort}`, proto, grpcRequest, o.seconds, callers));
+      }
+      const goRatio = median(go.grpc.map((g, i) => g / (go.rest[i] as number)));
+      independent = `  OIP ModelInfer, 1 row, ${callers} in flight, Go clients (vegeta -rate=0, ghz 4 connections): REST v2 JSON ${median(go.rest).toFixed(0)} req/s, gRPC ${median(go.grpc).toFixed(0)} req/s, gRPC/REST ${goRatio.toFixed(2)}× (median of ${o.rounds} interleaved rounds)`;
+    }
   } finally {
     client.close();
     await pool.close();
     await proc.stop(5000);
   }
   const ratio = median(samples.grpc.map((g, i) => g / (samples.rest[i] as number)));
-  return `  OIP ModelInfer, 1 row, ${callers} in flight: REST v2 JSON ${median(samples.rest).toFixed(0)} req/s, gRPC ${median(samples.grpc).toFixed(0)} req/s, gRPC/REST ${ratio.toFixed(2)}× (median of ${o.rounds} interleaved rounds)`;
+  const lines = [
+    `  OIP ModelInfer, 1 row, ${callers} in flight, clients in this process (undici, @grpc/grpc-js): REST v2 JSON ${median(samples.rest).toFixed(0)} req/s, gRPC ${median(samples.grpc).toFixed(0)} req/s, gRPC/REST ${ratio.toFixed(2)}× (median of ${o.rounds} interleaved rounds)`,
+  ];
+  if (independent) lines.push(independent);
+  else
+    lines.push(
+      '  (independent clients skipped: build vegeta and ghz with `GOBIN=~/.cache/fraud-platform/go-bin go install github.com/tsenart/vegeta/v12@latest github.com/bojand/ghz/cmd/ghz@latest`)',
+    );
+  return lines.join('\n');
 }
 
 export async function servingBench(o: ServingBenchOptions): Promise<string> {
