@@ -40,6 +40,9 @@ function outcomeReply(reply: FastifyReply, outcome: Outcome) {
   switch (outcome.kind) {
     case 'started':
       return reply.code(202).send({ decision: 'passed', rollout: 'started', ...outcome });
+    case 'promoted':
+      // ROLLOUT_TARGET=none: decided and done (champion moved in MLflow), so 200 rather than 202.
+      return reply.code(200).send({ decision: 'passed', rollout: 'promoted', ...outcome });
     case 'rejected':
       return reply.code(200).send({ decision: 'rejected', ...outcome });
     case 'already_decided':

@@ -21,9 +21,19 @@ export interface Config {
   retryBaseMs: number;
   retryMaxMs: number;
   statusPollMs: number;
+  /**
+   * `knative` (default): a passed version gets a canary on the score Knative Service, then is promoted or
+   * rolled back. `none`: there is no rollout target (no Kubernetes, e.g. the local learning drill): a passed
+   * version is promoted in MLflow only (alias `champion`), and whoever serves `models:/<name>@champion`
+   * loads it on its next start. Kubernetes is never contacted.
+   */
+  rolloutTarget: RolloutTarget;
   /** Alertmanager → retrain trigger; undefined (endpoint answers 404) unless ALERTMANAGER_BEARER_TOKEN is set. */
   alerting: AlertTriggerConfig | undefined;
 }
+
+export type RolloutTarget = 'knative' | 'none';
+const ROLLOUT_TARGETS: readonly RolloutTarget[] = ['knative', 'none'];
 
 export interface AlertTriggerConfig {
   bearerToken: string;
@@ -116,6 +126,15 @@ function alertTrigger(env: NodeJS.ProcessEnv): AlertTriggerConfig | undefined {
   };
 }
 
+function rolloutTarget(env: NodeJS.ProcessEnv): RolloutTarget {
+  const raw = env.ROLLOUT_TARGET || 'knative';
+  if (!(ROLLOUT_TARGETS as readonly string[]).includes(raw))
+    throw new ConfigError(
+      `ROLLOUT_TARGET must be one of ${ROLLOUT_TARGETS.join(', ')} (got ${JSON.stringify(raw)})`,
+    );
+  return raw as RolloutTarget;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const airflowSecret = required(
     env,
@@ -157,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retryBaseMs: integer(env, 'RETRY_BASE_MS', 250, 1, 60_000),
     retryMaxMs: integer(env, 'RETRY_MAX_MS', 10_000, 1, 600_000),
     statusPollMs: integer(env, 'STATUS_POLL_MS', 1000, 10, 60_000),
+    rolloutTarget: rolloutTarget(env),
     alerting: alertTrigger(env),
   };
 }

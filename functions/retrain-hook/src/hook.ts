@@ -22,8 +22,13 @@ export interface Hook {
 /** Wires config to the parts; the one place that knows about all of them. */
 export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
   const policy = loadPolicy(config.policyFile);
-  const kc = kubeConfig ?? new KubeConfig();
-  if (!kubeConfig) kc.loadFromDefault(); // in-cluster service account, or KUBECONFIG
+  // ROLLOUT_TARGET=none: no Knative Service, so no Kubernetes client at all (promotion in MLflow only).
+  let service: ScoreServiceClient | undefined;
+  if (config.rolloutTarget === 'knative') {
+    const kc = kubeConfig ?? new KubeConfig();
+    if (!kubeConfig) kc.loadFromDefault(); // in-cluster service account, or KUBECONFIG
+    service = new ScoreServiceClient(kc, config.namespace, config.serviceName);
+  }
   const metrics = createMetrics();
   // The rollout logs through fastify's logger, which exists only once the app is built.
   let app: FastifyInstance | undefined;
@@ -42,7 +47,7 @@ export function createHook(config: Config, kubeConfig?: KubeConfig): Hook {
   });
   const rollout = new RolloutManager({
     registry,
-    service: new ScoreServiceClient(kc, config.namespace, config.serviceName),
+    service,
     prometheus: config.prometheusUrl ? new PrometheusClient(config.prometheusUrl) : undefined,
     policy,
     modelName: config.modelName,

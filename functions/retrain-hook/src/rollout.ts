@@ -15,6 +15,7 @@ import type { HookMetrics } from './metrics.ts';
 import type { MlflowRegistry, ModelVersion } from './mlflow.ts';
 import type { Policy } from './policy.ts';
 import { type PrometheusClient, renderQuery } from './prometheus.ts';
+import { promoteInRegistry } from './registry-promotion.ts';
 import { countAndLogRetries, type RetryPolicy, sleep, UnavailableError, withRetry } from './retry.ts';
 
 /** MLflow version tags (docs/DESIGN.md): the registry is the audit trail and the hook's only memory. */
@@ -51,7 +52,11 @@ export interface Logger {
 
 export interface RolloutOptions {
   registry: MlflowRegistry;
-  service: ScoreServiceClient;
+  /**
+   * The score Knative Service the canary runs on; undefined = no rollout target (ROLLOUT_TARGET=none):
+   * a version that passes the gate is promoted in MLflow only (registry-promotion.ts).
+   */
+  service: ScoreServiceClient | undefined;
   prometheus: PrometheusClient | undefined;
   policy: Policy;
   modelName: string;
@@ -71,7 +76,9 @@ export type Outcome =
   | { kind: 'already_decided'; version: string; state: string }
   | { kind: 'in_progress'; version: string }
   | { kind: 'busy'; version: string; current: string }
-  | { kind: 'started'; version: string; revision: string };
+  | { kind: 'started'; version: string; revision: string }
+  /** ROLLOUT_TARGET=none: gate passed, `champion` moved in MLflow, nothing rolled out. */
+  | { kind: 'promoted'; version: string; target: 'none'; previous: string | undefined };
 
 export class VersionNotFoundError extends Error {}
 
@@ -96,6 +103,12 @@ export class RolloutManager {
   private readonly abort = new AbortController();
 
   constructor(private readonly o: RolloutOptions) {}
+
+  /** The Knative Service; only reached once a rollout target exists (never with ROLLOUT_TARGET=none). */
+  private get service(): ScoreServiceClient {
+    if (!this.o.service) throw new Error('no rollout target (ROLLOUT_TARGET=none): no Knative Service');
+    return this.o.service;
+  }
 
   get current(): Readonly<ActiveRollout> | undefined {
     return this.active;
@@ -185,8 +198,22 @@ export class RolloutManager {
         this.o.log.info({ version, reasons: decision.reasons }, 'gate rejected the version');
         return { kind: 'rejected', version, reasons: decision.reasons };
       }
+      if (!this.o.service) {
+        const previous = await promoteInRegistry(
+          {
+            registry,
+            modelName,
+            metrics: this.o.metrics,
+            log: this.o.log,
+            request: (fn) => this.request(fn),
+          },
+          version,
+          receivedAt,
+        );
+        return { kind: 'promoted', version, target: 'none', previous };
+      }
 
-      const service = await this.request(() => this.o.service.get());
+      const service = await this.request(() => this.service.get());
       const previousRevision = stableRevision(service);
       if (!previousRevision) {
         throw new UnavailableError(
@@ -195,12 +222,12 @@ export class RolloutManager {
         );
       }
       const champion = await this.request(() => registry.getAlias(modelName, 'champion'));
-      const revision = revisionNameFor(this.o.service.name, version);
+      const revision = revisionNameFor(this.service.name, version);
       const percent = this.o.policy.canary.traffic_percent;
       const template = candidateTemplate(service, revision, `models:/${modelName}/${version}`, version);
       // The first irreversible step: after it, the rollout runs to an end in the background.
       await this.request(() =>
-        this.o.service.patchSpec({
+        this.service.patchSpec({
           template,
           traffic: [
             { revisionName: previousRevision, percent: 100 - percent },
@@ -273,7 +300,7 @@ export class RolloutManager {
   /** Watches the candidate revision; returns why it failed, or undefined if it held up. */
   private async observe(r: ActiveRollout): Promise<{ reason: string; messages: string[] } | undefined> {
     const canary = this.o.policy.canary;
-    const vars = { revision: r.revision, namespace: this.o.service.namespace, service: this.o.service.name };
+    const vars = { revision: r.revision, namespace: this.service.namespace, service: this.service.name };
     const deadline = Date.now() + canary.observation_seconds * 1000;
     let sawTraffic = false;
     const prometheus = this.o.prometheus;
@@ -327,7 +354,7 @@ export class RolloutManager {
     // champion first while the canary already serves the version, then all traffic to it.
     await this.persist(() => registry.setAlias(modelName, 'champion', r.version));
     await this.persist(() =>
-      this.o.service.patchSpec({ traffic: [{ revisionName: r.revision, percent: 100 }] }),
+      this.service.patchSpec({ traffic: [{ revisionName: r.revision, percent: 100 }] }),
     );
     await this.waitFor(
       (s) => servedPercent(s, r.revision) === 100,
@@ -359,11 +386,11 @@ export class RolloutManager {
         await this.persist(() => registry.setAlias(modelName, 'champion', r.previousVersion as string));
       else await this.persist(() => registry.deleteAlias(modelName, 'champion'));
     }
-    const service = await this.persist(() => this.o.service.get());
+    const service = await this.persist(() => this.service.get());
     const stillRouted = (service.spec.traffic ?? []).some((t) => t.revisionName === r.revision);
     if (stillRouted && r.previousRevision) {
       await this.persist(() =>
-        this.o.service.patchSpec({ traffic: [{ revisionName: r.previousRevision, percent: 100 }] }),
+        this.service.patchSpec({ traffic: [{ revisionName: r.previousRevision, percent: 100 }] }),
       );
     }
     await this.persist(() =>
@@ -382,7 +409,7 @@ export class RolloutManager {
   private async waitFor(done: (s: KnativeService) => boolean, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const service = await this.persist(() => this.o.service.get());
+      const service = await this.persist(() => this.service.get());
       if (done(service)) return true;
       if (Date.now() >= deadline) return false;
       await sleep(this.o.statusPollMs, this.abort.signal);
@@ -395,12 +422,14 @@ export class RolloutManager {
    */
   recover(): Promise<void> {
     return this.exclusive(async () => {
-      if (this.active) return;
+      // No rollout target: nothing in Kubernetes to finish; a version interrupted before its
+      // rollout.state was written is gated and promoted again when its event is redelivered.
+      if (this.active || !this.o.service) return;
       const { registry, modelName } = this.o;
-      const service = await this.persist(() => this.o.service.get());
+      const service = await this.persist(() => this.service.get());
       const canary = canaryTarget(service);
       if (canary?.revisionName) {
-        const version = versionOfRevision(this.o.service.name, canary.revisionName);
+        const version = versionOfRevision(this.service.name, canary.revisionName);
         const previousRevision = (service.spec.traffic ?? []).find((t) => t !== canary)?.revisionName;
         if (!version || !previousRevision) {
           this.o.log.error({ canary }, 'canary traffic target not created by this hook; leaving it alone');
@@ -427,7 +456,7 @@ export class RolloutManager {
         (v) => v.tags[TAG.state] === 'canary',
       );
       for (const mv of stuck) {
-        const revision = mv.tags[TAG.revision] ?? revisionNameFor(this.o.service.name, mv.version);
+        const revision = mv.tags[TAG.revision] ?? revisionNameFor(this.service.name, mv.version);
         const r: ActiveRollout = {
           version: mv.version,
           revision,
