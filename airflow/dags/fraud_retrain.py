@@ -34,6 +34,12 @@ def _work_dir() -> Path:
     return Path(os.environ.get("FRAUD_WORK_DIR", "/tmp/fraud-retrain")) / re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
+def _schedule() -> str | None:
+    """FRAUD_RETRAIN_SCHEDULE: a cron or preset (default @daily); "none": triggered runs only (alerts, REST API)."""
+    value = os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@daily")
+    return None if value.strip().lower() == "none" else value
+
+
 def _config() -> steps.RetrainConfig:
     return steps.RetrainConfig.from_params(dict(get_current_context()["params"]))
 
@@ -68,7 +74,7 @@ def notify_failure(context: dict[str, Any]) -> None:
 
 @dag(
     dag_id=DAG_ID,
-    schedule=os.environ.get("FRAUD_RETRAIN_SCHEDULE", "@daily"),
+    schedule=_schedule(),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -148,7 +148,7 @@ def test_notify_signs_retries_busy_and_stops_on_refusal(fake_receiver):
         steps.notify_hook("http://127.0.0.1:1", "s", {"type": "x"}, attempts=2, base_delay=0.01)
 
 
-def _parse_dag(tmp_path, dag_file, dag_id, schedule, task_fields=""):
+def _parse_dag(tmp_path, dag_file, dag_id, schedule, task_fields="", expected_schedule=None):
     """Parses a DAG file with Airflow's DagBag in a fresh interpreter; returns its errors, tasks and schedule."""
     code = (
         "from airflow.models import DagBag; import json;"
@@ -165,13 +165,19 @@ def _parse_dag(tmp_path, dag_file, dag_id, schedule, task_fields=""):
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
-    assert parsed["schedule"] == schedule
+    assert parsed["schedule"] == (expected_schedule or schedule)
     return parsed
 
 
 def test_the_dag_parses_with_its_tasks_and_configurable_schedule(tmp_path):
     parsed = _parse_dag(tmp_path, DAGS_DIR, "fraud_retrain", "0 3 * * 1")
     assert parsed["tasks"] == ["evaluate", "extract", "fetch_champion", "notify", "register", "train", "validate"]
+
+
+def test_schedule_none_leaves_only_triggered_runs(tmp_path):
+    # The learning drill runs Airflow's scheduler: an @daily DAG would start a scheduled run beside the alert's.
+    parsed = _parse_dag(tmp_path, DAGS_DIR, "fraud_retrain", "none", expected_schedule="None")
+    assert "extract" in parsed["tasks"]
 
 
 def test_the_kubernetes_pod_operator_variant_parses_and_runs_the_same_steps(tmp_path):
