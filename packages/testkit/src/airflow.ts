@@ -1,7 +1,8 @@
 // Starts a real Airflow 3 API server from the project venv, for tests and the local platform: SQLite
 // metadata DB in a temp dir (`airflow db migrate`), the simple auth manager with one user whose password
 // is written to its passwords file, a random JWT secret, and (optionally) a DAG folder serialized into the
-// DB so the REST API knows its DAGs without a DAG processor. No scheduler: triggered runs stay queued.
+// DB so the REST API knows its DAGs without a DAG processor. No scheduler here: triggered runs stay queued
+// unless `startAirflowScheduler(api)` (airflow-scheduler.ts) runs Airflow's scheduler and DAG processor beside it.
 //
 //   const airflow = await startAirflowApi({ dagsFolder: 'airflow/dags' });
 //   airflow.url, airflow.username, airflow.password   // POST /auth/token, then /api/v2/...
@@ -32,6 +33,8 @@ export interface RunningAirflowApi {
   url: string;
   port: number;
   home: string;
+  /** The environment of every airflow command here (AIRFLOW_HOME, DB, JWT secret, ...), for the scheduler. */
+  env: Readonly<Record<string, string>>;
   username: string;
   password: string;
   process: ManagedProcess;
@@ -39,6 +42,8 @@ export interface RunningAirflowApi {
   token(): Promise<string>;
   /** GET an /api/v2 path with a fresh token; returns status and JSON body. */
   get(apiPath: string): Promise<{ status: number; body: unknown }>;
+  /** POST JSON to an /api/v2 path with a fresh token (e.g. trigger a DAG run); returns status and JSON body. */
+  post(apiPath: string, payload: unknown): Promise<{ status: number; body: unknown }>;
   stop(): Promise<void>;
 }
 
@@ -118,6 +123,7 @@ export async function startAirflowApi(options: AirflowApiOptions = {}): Promise<
       url,
       port,
       home,
+      env,
       username,
       password,
       process: running,
@@ -125,6 +131,14 @@ export async function startAirflowApi(options: AirflowApiOptions = {}): Promise<
       async get(apiPath) {
         const response = await fetch(`${url}/api/v2${apiPath}`, {
           headers: { authorization: `Bearer ${await token()}` },
+        });
+        return { status: response.status, body: await response.json().catch(() => null) };
+      },
+      async post(apiPath, payload) {
+        const response = await fetch(`${url}/api/v2${apiPath}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await token()}`, 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
         });
         return { status: response.status, body: await response.json().catch(() => null) };
       },
