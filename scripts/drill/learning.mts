@@ -1,34 +1,35 @@
-// The learning drill (`npm run drill -- --learning`), the part that runs on this machine today: the real
-// local event path (Kafka, the KafkaSource stand-ins, the scorer on the bundled model, PostgreSQL and the
-// archive function with its live model quality), attacked with bust_out, the pattern the bundled model has
-// never seen, with labels flowing; live recall (the archive's fraud_archive_model_recall) falls; Prometheus
-// (the platform's rules, time compressed) fires FraudModelRecallDrop; Alertmanager (the platform's config)
-// delivers it with its bearer token to the retrain-hook, which starts a fraud_retrain run through a real
-// Airflow API server; the drill, standing in for Airflow's scheduler, runs the DAG's own steps with that
-// run's conf (source=archive, out-of-time holdout, champion judged on the same slice);
-// the retrain-hook's gate (gate.json, decide()) judges the candidate; the scorer restarts on it; the attack
-// runs again and live recall is read for the new version. Writes reports/drill-learning-<time>.json.
+// The learning drill (`npm run drill -- --learning`): the real local event path (Kafka, the KafkaSource
+// stand-ins, the scorer, PostgreSQL and the archive function with its live model quality) serving MLflow's
+// `champion` (the bundled model, registered as v1 in a real MLflow server), attacked with bust_out, the
+// pattern that model has never seen, with labels flowing; live recall (the archive's fraud_archive_model_recall)
+// falls; Prometheus (the platform's rules, time compressed) fires FraudModelRecallDrop; Alertmanager (the
+// platform's config) delivers it with its bearer token to the retrain-hook, which starts a fraud_retrain run
+// (conf source=archive) through a real Airflow API server; Airflow's own scheduler (LocalExecutor, DAG
+// processor) executes the real DAG: extract from the archive (out-of-time holdout), fetch the champion from
+// MLflow, validate, train, evaluate (champion on the same slice), register v2 in MLflow, and the signed
+// callback to the hook's HTTP endpoint; the hook's gate reads the MLflow run metrics and, with no rollout
+// target (ROLLOUT_TARGET=none: no Kubernetes here), moves `champion` in MLflow; the drill restarts the scorer
+// on models:/fraud-detector@champion, attacks again and reads live recall for the version MLflow promoted.
+// Writes reports/drill-learning-<time>.json.
 //
-// Not in this drill yet (see the report's `not_exercised`): Airflow's scheduler executing the run, MLflow
-// registration, the hook's gate on MLflow run metrics and its canary on a Knative Service (tested in the
-// hook's rollout tests and airflow/tests/test_e2e_retrain.py).
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// Not in this drill (the report's `not_exercised`): the canary on a Knative Service (tested on a real node in
+// the hook's rollout tests and airflow/tests/test_e2e_retrain.py).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type RunningAirflowApi, startAirflowApi } from '@fraud/testkit/airflow';
+import { startAirflowScheduler } from '@fraud/testkit/airflow-scheduler';
 import { startAlertmanager } from '@fraud/testkit/alertmanager';
 import { startKafka } from '@fraud/testkit/kafka';
-import { venvPython } from '@fraud/testkit/paths';
+import { startMlflow } from '@fraud/testkit/mlflow';
 import { freePort } from '@fraud/testkit/ports';
 import { startPostgres } from '@fraud/testkit/postgres';
 import { startProcess } from '@fraud/testkit/process';
 import { startPrometheus } from '@fraud/testkit/prometheus';
 import { startWebhookReceiver } from '@fraud/testkit/webhook-receiver';
-import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../functions/retrain-hook/src/config.ts';
-import { decide } from '../../functions/retrain-hook/src/gate.ts';
 import { createHook } from '../../functions/retrain-hook/src/hook.ts';
-import { loadPolicy } from '../../functions/retrain-hook/src/policy.ts';
 import { localAlertmanagerConfig } from '../../monitoring/src/alertmanager-config.ts';
 import { localRuleFiles } from '../../monitoring/src/local-rules.ts';
 import { repoRoot } from '../lib/repo.mts';
@@ -36,6 +37,14 @@ import { startLocalArchive } from '../local/archive.mts';
 import { startDispatcher, startKafkaSinkBridge } from '../local/dispatcher.mts';
 import { platformTopics } from '../local/kafka.mts';
 import { startScorer } from '../local/scorer.mts';
+import { followDagRun } from './dag-run.mts';
+import {
+  aliasVersion,
+  latestVersion,
+  MODEL_NAME,
+  registerChampion,
+  versionJson,
+} from './mlflow-registry.mts';
 
 interface Step {
   at: string;
@@ -112,34 +121,12 @@ async function attack(bootstrap: string, seed: number, o: LearningOptions): Prom
   log(`attack (seed ${seed}) done`);
 }
 
-/** The DAG's steps in the DAG's order on the archive; returns the gate inputs and the candidate's folder. */
-async function retrainOnArchive(conf: Record<string, unknown>, work: string) {
-  const code = `
-import json, sys
-from pathlib import Path
-sys.path[:0] = ["${path.join(repoRoot, 'airflow')}", "${path.join(repoRoot, 'airflow', 'dags')}"]
-import retrain_steps as steps
-work = Path(sys.argv[1])
-cfg = steps.RetrainConfig.from_params(json.loads(sys.argv[2]))
-extracted = steps.extract(cfg, work)
-validation = steps.validate(cfg, work, None)
-trained = steps.train(cfg, work)
-report = steps.evaluate(cfg, work, Path("${path.join(repoRoot, 'functions', 'score', 'model')}"))
-Path(sys.argv[3]).write_text(json.dumps({"extracted": extracted, "report": report, "gate": steps.gate_metrics(report, validation, trained["parity"])}))
-`;
-  const resultFile = path.join(work, 'retrain-result.json');
-  const result = await runChild('retrain', venvPython, ['-c', code, work, JSON.stringify(conf), resultFile]);
-  if (result.status !== 0) throw new Error(`retraining on the archive failed: ${result.tail}`);
-  return JSON.parse(readFileSync(resultFile, 'utf8')) as {
-    extracted: { rows: number; positives: number };
-    report: {
-      holdout: string;
-      holdout_rows: number;
-      candidate: Record<string, number>;
-      champion: Record<string, number>;
-    };
-    gate: Record<string, number>;
+/** The version the scorer serves (its KServe v2 model metadata: the card's version, MLflow's for models:/). */
+async function servedVersion(scorerUrl: string): Promise<string | undefined> {
+  const body = (await (await fetch(`${scorerUrl}/v2/models/fraud-detector`)).json()) as {
+    versions?: string[];
   };
+  return body.versions?.[0];
 }
 
 /** Runs the drill; resolves to its exit code (0 recall recovered, 1 not) and the report's path. */
@@ -154,9 +141,32 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     stoppers.push(() => kafka.stop());
     const sink = await startKafkaSinkBridge({ bootstrap: kafka.bootstrap });
     stoppers.push(() => sink.stop());
+    // The registry: a real MLflow server; the bundled model is its first version and `champion`, and the
+    // scorer serves whatever `champion` names (a cache dir of this run's own: versions are per server).
+    const mlflow = await startMlflow();
+    stoppers.push(() => mlflow.stop());
+    const firstChampion = await registerChampion(
+      mlflow.url,
+      path.join(repoRoot, 'functions', 'score', 'model'),
+    );
+    log(
+      'MLflow ready',
+      `${mlflow.url}: the bundled model registered as ${MODEL_NAME} v${firstChampion} @champion`,
+    );
     const scorerPort = await freePort();
-    const scorerEnv = { DECISION_SINK_URL: sink.url, DECISION_SINK_DELIVERY: 'before-reply' };
+    const scorerEnv = {
+      DECISION_SINK_URL: sink.url,
+      DECISION_SINK_DELIVERY: 'before-reply',
+      GRPC_PORT: '0', // any free port: the drill uses REST only, and 8085 may be another scorer's
+      MODEL_URI: `models:/${MODEL_NAME}@champion`,
+      MLFLOW_TRACKING_URI: mlflow.url,
+      MODEL_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'drill-model-cache-')),
+    };
     let scorer = await startScorer({ port: scorerPort, env: scorerEnv });
+    stoppers.push(() => scorer.stop()); // whichever scorer runs by then
+    const versionBefore = await servedVersion(scorer.url);
+    if (versionBefore !== firstChampion)
+      throw new Error(`the scorer serves ${versionBefore}, not the champion v${firstChampion}`);
     const dispatcher = await startDispatcher({ bootstrap: kafka.bootstrap, sinkUrl: `${scorer.url}/` });
     stoppers.push(() => dispatcher.stop());
     const pg = await startPostgres({ database: 'archive' });
@@ -175,11 +185,18 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
       name: 'archive-kafka-source-dispatcher',
     });
     stoppers.push(() => archiveSource.stop());
-    log('platform ready', `scorer ${scorer.url}, archive ${archive.url}, kafka ${kafka.bootstrap}`);
+    log(
+      'platform ready',
+      `scorer ${scorer.url} on v${versionBefore}, archive ${archive.url}, kafka ${kafka.bootstrap}`,
+    );
 
-    // The control plane: Airflow's API server (starts while the attack runs), the retrain-hook with its
-    // Alertmanager trigger, Alertmanager and Prometheus with the platform's config and rules.
-    const airflowStarting = startAirflowApi({ dagsFolder: 'airflow/dags' });
+    // The control plane: Airflow's API server (starts while the attack runs; FRAUD_RETRAIN_SCHEDULE=none:
+    // the scheduler below starts no scheduled run beside the alert's), the retrain-hook with its
+    // Alertmanager trigger and no rollout target, Airflow's scheduler, Alertmanager and Prometheus.
+    const airflowStarting = startAirflowApi({
+      dagsFolder: 'airflow/dags',
+      env: { FRAUD_RETRAIN_SCHEDULE: 'none' },
+    });
     airflowStarting.catch(() => {});
     const attack1 = attack(kafka.bootstrap, 101, o);
     attack1.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
@@ -187,7 +204,8 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     const airflow: RunningAirflowApi = await airflowStarting;
     stoppers.push(() => airflow.stop());
     log('Airflow API server ready', airflow.url);
-    const token = `drill-${Math.random().toString(36).slice(2)}-alertmanager-token`;
+    const token = `drill-${randomBytes(12).toString('hex')}-alertmanager-token`;
+    const hmacSecret = `drill-${randomBytes(16).toString('hex')}-hmac-secret`;
     const conf = {
       source: 'archive',
       archive_conn: pg.url.replace(/^postgres:/, 'postgresql:'),
@@ -195,30 +213,37 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
       window_days: 400, // the generator's timestamps start on 2026-11-01
       min_rows: 500,
     };
-    const closedKube = new KubeConfig();
-    closedKube.loadFromOptions({
-      clusters: [{ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
-      users: [{ name: 'none', token: 'none' }],
-      contexts: [{ name: 'none', cluster: 'none', user: 'none' }],
-      currentContext: 'none',
-    });
     const hook = createHook(
       loadConfig({
         PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'error',
-        AIRFLOW_HMAC_SECRET: `drill-${Math.random().toString(36).slice(2)}-hmac-secret`,
-        MLFLOW_TRACKING_URI: `http://127.0.0.1:${await freePort()}`,
+        AIRFLOW_HMAC_SECRET: hmacSecret,
+        MLFLOW_TRACKING_URI: mlflow.url,
+        // No Kubernetes here: the gate's verdict is carried out in MLflow only (functions/retrain-hook README).
+        ROLLOUT_TARGET: 'none',
         ALERTMANAGER_BEARER_TOKEN: token,
         AIRFLOW_API_URL: airflow.url,
         AIRFLOW_USERNAME: airflow.username,
         AIRFLOW_PASSWORD: airflow.password,
         RETRAIN_DAG_CONF: JSON.stringify(conf),
       }),
-      closedKube,
     );
     const hookUrl = await hook.start();
     stoppers.push(() => hook.stop());
+    const scheduler = await startAirflowScheduler(airflow, {
+      unpause: ['fraud_retrain'],
+      env: {
+        // What the DAG's tasks read (airflow/README.md): the registry, the hook's signed callback, a work dir.
+        MLFLOW_TRACKING_URI: mlflow.url,
+        FRAUD_RETRAIN_HOOK_URL: hookUrl,
+        FRAUD_RETRAIN_HOOK_SECRET: hmacSecret,
+        FRAUD_RETRAIN_HOOK_ATTEMPTS: '3',
+        FRAUD_WORK_DIR: mkdtempSync(path.join(os.tmpdir(), 'drill-retrain-')),
+      },
+    });
+    stoppers.push(() => scheduler.stop());
+    log('Airflow scheduler ready', 'LocalExecutor, DAG processor, fraud_retrain unpaused');
     const receiver = await startWebhookReceiver();
     stoppers.push(() => receiver.stop());
     const am = await startAlertmanager(
@@ -251,8 +276,11 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     log('control plane ready', `hook ${hookUrl}, Alertmanager ${am.url}, Prometheus ${prom.url}`);
 
     await attack1; // it ran while Airflow's migrations ran
-    const before = await waitForRecall(archive.url, 'bundled', 30, o.waitSeconds);
-    log('live recall measured', `bundled: recall ${before.recall} over ${before.frauds} labelled frauds`);
+    const before = await waitForRecall(archive.url, versionBefore, 30, o.waitSeconds);
+    log(
+      'live recall measured',
+      `v${versionBefore}: recall ${before.recall} over ${before.frauds} labelled frauds`,
+    );
 
     const deadline = Date.now() + o.waitSeconds * 1000;
     let firing = false;
@@ -274,41 +302,67 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     if (!run) throw new Error('Alertmanager -> retrain-hook -> Airflow: no alert__ DAG run appeared');
     log('Airflow: DAG run triggered by the retrain-hook', `${run.dag_run_id} (${run.state})`);
 
-    const work = mkdtempSync(path.join(os.tmpdir(), 'drill-retrain-'));
-    // Let the last labels mature before the extract, as the DAG's label_maturity demands.
-    await new Promise((r) => setTimeout(r, (o.maturitySeconds + 5) * 1000));
-    const trained = await retrainOnArchive(run.conf, work);
+    // Airflow's scheduler runs it: extract (the archive, out-of-time holdout) → fetch_champion → validate →
+    // train → evaluate (champion on the same slice) → register in MLflow → notify the hook (signed).
+    const dagRun = await followDagRun(
+      airflow,
+      'fraud_retrain',
+      run.dag_run_id,
+      Math.max(o.waitSeconds, 600),
+      log,
+    );
+    if (dagRun.state !== 'success') {
+      const failed = Object.entries(dagRun.tasks).filter(([, state]) => state !== 'success');
+      throw new Error(
+        `DAG run ${run.dag_run_id} ${dagRun.state}: ${JSON.stringify(Object.fromEntries(failed))}; scheduler log ${scheduler.scheduler.logFile}`,
+      );
+    }
+    const extracted = await airflow
+      .get(
+        `/dags/fraud_retrain/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances/extract/xcomEntries/return_value`,
+      )
+      .then(({ body }) => (body as { value?: { rows?: number; positives?: number } }).value);
+    const registered = await latestVersion(mlflow.url);
+    const evaluation = (await versionJson(mlflow.url, registered.version, 'evaluation-report.json')) as {
+      holdout_rows: number;
+      candidate: Record<string, number>;
+      champion: Record<string, number> | null;
+    };
     log(
-      'retrained on the archive',
-      `${trained.extracted.rows} rows, ${trained.extracted.positives} fraud; out-of-time holdout ${trained.report.holdout_rows}: ` +
-        `candidate pr_auc ${trained.report.candidate.pr_auc?.toFixed(3)} vs champion ${trained.report.champion?.pr_auc?.toFixed(3)}`,
+      `MLflow: v${registered.version} registered by the DAG`,
+      `trained on ${extracted?.rows} archived rows, ${extracted?.positives} fraud; out-of-time holdout ${evaluation.holdout_rows}: ` +
+        `pr_auc ${registered.metrics.pr_auc?.toFixed(3)} vs champion ${registered.metrics.champion_pr_auc?.toFixed(3)}`,
     );
-    const decision = decide(
-      trained.gate,
-      loadPolicy(path.join(repoRoot, 'functions', 'retrain-hook', 'gate.json')).gate,
-    );
+    const gate = {
+      decision: registered.tags['gate.decision'],
+      reasons: JSON.parse(registered.tags['gate.reasons'] ?? '[]') as string[],
+      notes: JSON.parse(registered.tags['gate.notes'] ?? '[]') as string[],
+    };
     log(
-      `gate ${decision.passed ? 'passed' : 'rejected'}`,
-      decision.reasons.join('; ') || decision.notes.join('; '),
+      `retrain-hook gate ${gate.decision} (on the MLflow run metrics)`,
+      [...gate.reasons, ...gate.notes].join('; '),
     );
-    const version = `drill-${started.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
-    const cardFile = path.join(work, 'model', 'model-card.json');
-    writeFileSync(
-      cardFile,
-      JSON.stringify({ ...JSON.parse(readFileSync(cardFile, 'utf8')), version }, null, 2),
+    const champion = await aliasVersion(mlflow.url, 'champion');
+    log(
+      `MLflow: champion -> v${champion}`,
+      `rollout.state ${registered.tags['rollout.state']}, rollout.target ${registered.tags['rollout.target']}`,
     );
     let after: Awaited<ReturnType<typeof liveQuality>> | undefined;
-    if (decision.passed) {
+    let served: string | undefined;
+    if (
+      gate.decision === 'passed' &&
+      champion === registered.version &&
+      registered.tags['rollout.state'] === 'promoted'
+    ) {
       await scorer.stop();
-      scorer = await startScorer({
-        port: scorerPort,
-        env: { ...scorerEnv, MODEL_URI: path.join(work, 'model') },
-        build: false,
-      });
-      log('new model serving', `version ${version}`);
+      scorer = await startScorer({ port: scorerPort, env: scorerEnv, build: false });
+      served = await servedVersion(scorer.url);
+      log('new model serving', `scorer restarted on models:/${MODEL_NAME}@champion: v${served}`);
+      if (served !== champion)
+        throw new Error(`the scorer serves v${served}, MLflow's champion is v${champion}`);
       await attack(kafka.bootstrap, 202, o);
-      after = await waitForRecall(archive.url, version, 30, o.waitSeconds);
-      log('live recall measured', `${version}: recall ${after.recall} over ${after.frauds} labelled frauds`);
+      after = await waitForRecall(archive.url, served, 30, o.waitSeconds);
+      log('live recall measured', `v${served}: recall ${after.recall} over ${after.frauds} labelled frauds`);
     }
     const recovered =
       after?.recall !== undefined && before.recall !== undefined && after.recall > before.recall + 0.2;
@@ -316,17 +370,26 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
     report = {
       recall_before: before.recall,
       recall_after: after?.recall ?? null,
-      version: decision.passed ? version : null,
-      gate: decision,
-      evaluation: trained.report,
+      version_before: versionBefore,
+      version: served ?? null,
+      dag_run: { dag_run_id: run.dag_run_id, state: dagRun.state, tasks: dagRun.tasks },
+      mlflow: {
+        registered_version: registered.version,
+        run_id: registered.runId,
+        champion,
+        tags: registered.tags,
+        gate_metrics: registered.metrics,
+      },
+      gate,
+      evaluation,
       timeline,
       not_exercised: [
-        "Airflow's scheduler executing the run (the drill runs the DAG's steps with the run's conf)",
-        'MLflow registration and the hook gate reading MLflow run metrics (the drill calls the same decide() on the same metrics)',
-        'the canary on a Knative Service (the drill restarts the local scorer on the candidate)',
+        'the canary on a Knative Service: there is no Kubernetes in this drill, so the hook runs with ' +
+          'ROLLOUT_TARGET=none (gate on the MLflow run metrics, then alias champion moved in MLflow only) and ' +
+          `the drill restarts the local scorer on models:/${MODEL_NAME}@champion; the canary, its observation ` +
+          "and rollback run on a real node in the hook's rollout tests and airflow/tests/test_e2e_retrain.py",
       ],
     };
-    stoppers.push(() => scorer.stop());
   } catch (error) {
     log('failed', (error as Error).message);
     report = { ...report, error: (error as Error).message, timeline };
