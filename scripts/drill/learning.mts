@@ -317,11 +317,15 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
         `DAG run ${run.dag_run_id} ${dagRun.state}: ${JSON.stringify(Object.fromEntries(failed))}; scheduler log ${scheduler.scheduler.logFile}`,
       );
     }
-    const extracted = await airflow
-      .get(
-        `/dags/fraud_retrain/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances/extract/xcomEntries/return_value`,
-      )
-      .then(({ body }) => (body as { value?: { rows?: number; positives?: number } }).value);
+    const xcom = async (task: string) =>
+      (
+        await airflow.get(
+          `/dags/fraud_retrain/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances/${task}/xcomEntries/return_value`,
+        )
+      ).body as { value?: unknown };
+    const extracted = (await xcom('extract')).value as { rows?: number; positives?: number } | undefined;
+    // The notify task's result: the hook's answer to the DAG's signed callback, as the DAG received it.
+    const notified = (await xcom('notify')).value as { hook?: Record<string, unknown> } | undefined;
     const registered = await latestVersion(mlflow.url);
     const evaluation = (await versionJson(mlflow.url, registered.version, 'evaluation-report.json')) as {
       holdout_rows: number;
@@ -338,6 +342,10 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
       reasons: JSON.parse(registered.tags['gate.reasons'] ?? '[]') as string[],
       notes: JSON.parse(registered.tags['gate.notes'] ?? '[]') as string[],
     };
+    log(
+      "retrain-hook answered the DAG's signed callback",
+      `HTTP ${notified?.hook?.status}: decision ${notified?.hook?.decision}, rollout ${notified?.hook?.rollout}`,
+    );
     log(
       `retrain-hook gate ${gate.decision} (on the MLflow run metrics)`,
       [...gate.reasons, ...gate.notes].join('; '),
@@ -372,7 +380,12 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
       recall_after: after?.recall ?? null,
       version_before: versionBefore,
       version: served ?? null,
-      dag_run: { dag_run_id: run.dag_run_id, state: dagRun.state, tasks: dagRun.tasks },
+      dag_run: {
+        dag_run_id: run.dag_run_id,
+        state: dagRun.state,
+        tasks: dagRun.tasks,
+        hook_answer: notified?.hook ?? null,
+      },
       mlflow: {
         registered_version: registered.version,
         run_id: registered.runId,
