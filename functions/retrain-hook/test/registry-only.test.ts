@@ -6,7 +6,7 @@ import test from 'ava';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { testHook } from './helpers/hook.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
-import { AIRFLOW_SECRET, airflowRequest, registered } from './helpers/signed.ts';
+import { AIRFLOW_SECRET, airflowRequest, injectRegistered, registered } from './helpers/signed.ts';
 
 let mlflow: RunningMlflow;
 let hook: ReturnType<typeof testHook>;
@@ -99,13 +99,7 @@ test.serial(
     t.teardown(() => knative.stop());
     const champion = await aliasVersion(mlflow.url, 'champion');
     const version = await registerVersion(mlflow.url, goodMetrics({ pr_auc: 0.95 }));
-    const request = airflowRequest(registered(version));
-    const response = await knative.app.inject({
-      method: 'POST',
-      url: '/airflow/events',
-      payload: request.body,
-      headers: request.headers,
-    });
+    const response = await injectRegistered(knative.app, version);
     t.is(response.statusCode, 503, response.body);
     t.regex(response.json().error, /^kubernetes unavailable/);
     t.is(await aliasVersion(mlflow.url, 'champion'), champion);

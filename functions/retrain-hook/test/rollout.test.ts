@@ -17,7 +17,7 @@ import { renderQuery } from '../src/prometheus.ts';
 import { kubeConfigFrom, testHook } from './helpers/hook.ts';
 import { damagedModel, goodModel, otherFeaturesModel } from './helpers/model-artifacts.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
-import { airflowRequest, MLFLOW_SECRET, registered } from './helpers/signed.ts';
+import { airflowRequest, injectRegistered, MLFLOW_SECRET, registered } from './helpers/signed.ts';
 import { NS, type RolloutStack, SERVICE, startRolloutStack, writePolicy } from './helpers/stack.ts';
 
 const test = anyTest as TestFn;
@@ -612,13 +612,7 @@ test.serial(
     const version = await register();
     const cut = testHook(hookEnv()); // no kubeconfig: the API server is a closed port
     try {
-      const request = airflowRequest(registered(version));
-      const response = await cut.app.inject({
-        method: 'POST',
-        url: '/airflow/events',
-        payload: request.body,
-        headers: request.headers,
-      });
+      const response = await injectRegistered(cut.app, version);
       t.is(response.statusCode, 503);
       t.regex(response.json().error, /^kubernetes unavailable: Kubernetes API unreachable/);
       const tags = await versionTags(mlflow.url, version);

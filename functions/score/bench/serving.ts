@@ -174,26 +174,49 @@ function runTool(bin: string, args: string[]): string {
   return run.stdout;
 }
 
-/** Closed loop from independent Go clients: vegeta with `workers` in flight (-rate=0) on REST, ghz with as
- * many concurrent calls on gRPC; successful calls per second. */
-function vegetaClosedLoop(bin: string, url: string, body: string, seconds: number, workers: number): number {
+interface VegetaReport {
+  latencies: { '50th': number; '99th': number };
+  throughput: number;
+  success: number;
+}
+
+/** One vegeta attack with a POST of `body` to `url`; `pacing` are its rate/worker flags. */
+function vegetaAttack(
+  bin: string,
+  url: string,
+  body: string,
+  seconds: number,
+  pacing: string[],
+): VegetaReport {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vegeta-'));
   try {
     writeFileSync(path.join(dir, 'body.json'), body);
-    writeFileSync(
-      path.join(dir, 'targets'),
-      `POST ${url}\nContent-Type: application/json\n@${path.join(dir, 'body.json')}\n`,
-    );
+    const targets = path.join(dir, 'targets');
+    writeFileSync(targets, `POST ${url}\nContent-Type: application/json\n@${path.join(dir, 'body.json')}\n`);
     const out = path.join(dir, 'out.bin');
-    runTool(bin, [
-      'attack', '-rate=0', `-workers=${workers}`, `-max-workers=${workers}`, `-duration=${seconds}s`,
-      `-targets=${path.join(dir, 'targets')}`, `-output=${out}`,
-    ]); // biome-ignore format: one flag per item
-    const r = JSON.parse(runTool(bin, ['report', '-type=json', out])) as { throughput: number };
-    return r.throughput;
+    runTool(bin, ['attack', ...pacing, `-duration=${seconds}s`, `-targets=${targets}`, `-output=${out}`]);
+    return JSON.parse(runTool(bin, ['report', '-type=json', out])) as VegetaReport;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** vegeta at a constant rate (its own open-loop pacer): p50/p99 in ms. */
+function vegeta(bin: string, url: string, body: string, rate: number, seconds: number) {
+  const r = vegetaAttack(bin, url, body, seconds, [`-rate=${rate}/s`, '-max-workers=64']);
+  return {
+    p50: r.latencies['50th'] / 1e6,
+    p99: r.latencies['99th'] / 1e6,
+    rps: r.throughput,
+    success: r.success,
+  };
+}
+
+/** Closed loop from independent Go clients: vegeta with `workers` in flight (-rate=0) on REST, ghz with as
+ * many concurrent calls on gRPC; successful calls per second. */
+function vegetaClosedLoop(bin: string, url: string, body: string, seconds: number, workers: number): number {
+  return vegetaAttack(bin, url, body, seconds, ['-rate=0', `-workers=${workers}`, `-max-workers=${workers}`])
+    .throughput;
 }
 
 function ghzClosedLoop(
@@ -216,45 +239,6 @@ function ghzClosedLoop(
   };
   // The calls cut off when -z ends come back Unavailable/Canceled; only OK counts.
   return (r.statusCodeDistribution.OK ?? 0) / (r.total / 1e9);
-}
-
-/** vegeta at a constant rate (its own open-loop pacer): p50/p99 in ms. */
-function vegeta(bin: string, url: string, body: string, rate: number, seconds: number) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vegeta-'));
-  try {
-    writeFileSync(path.join(dir, 'body.json'), body);
-    writeFileSync(
-      path.join(dir, 'targets'),
-      `POST ${url}\nContent-Type: application/json\n@${path.join(dir, 'body.json')}\n`,
-    );
-    const attack = spawnSync(
-      bin,
-      [
-        'attack',
-        `-rate=${rate}/s`,
-        `-duration=${seconds}s`,
-        `-targets=${path.join(dir, 'targets')}`,
-        '-max-workers=64',
-        `-output=${path.join(dir, 'out.bin')}`,
-      ],
-      { encoding: 'utf8' },
-    );
-    if (attack.status !== 0) throw new Error(`vegeta attack failed: ${attack.stderr}`);
-    const report = spawnSync(bin, ['report', '-type=json', path.join(dir, 'out.bin')], { encoding: 'utf8' });
-    const r = JSON.parse(report.stdout) as {
-      latencies: { '50th': number; '99th': number };
-      throughput: number;
-      success: number;
-    };
-    return {
-      p50: r.latencies['50th'] / 1e6,
-      p99: r.latencies['99th'] / 1e6,
-      rps: r.throughput,
-      success: r.success,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { signAirflow, signMlflow } from '../../src/signatures.ts';
 
 // Random per test process: the hook under test and the signing helpers share them in memory.
@@ -42,3 +43,14 @@ export const registered = (version: string, eventId: string = randomUUID()) => (
   version,
   dag_id: 'fraud_retrain',
 });
+
+/** A signed `model_version.registered` callback for `version`, injected into the hook's app. */
+export function injectRegistered(app: FastifyInstance, version: string) {
+  const request = airflowRequest(registered(version));
+  return app.inject({
+    method: 'POST',
+    url: '/airflow/events',
+    payload: request.body,
+    headers: request.headers,
+  });
+}
