@@ -1,20 +1,22 @@
-// The learning drill's reads and writes in the real MLflow registry (REST only): the bundled model registered
+// The learning drill's reads and writes in the real MLflow registry (REST; the hook's own MlflowRegistry where it
+// has the call): the bundled model registered
 // as the first version and made `champion` (what the scorer serves at the start and what the DAG's
 // fetch_champion judges on the same holdout), then what the DAG and the retrain-hook wrote there.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { MlflowRegistry } from '../../functions/retrain-hook/src/mlflow.ts';
 
 export const MODEL_NAME = 'fraud-detector';
 
-async function call<T>(base: string, method: 'GET' | 'POST', apiPath: string, body?: unknown): Promise<T> {
+/** POST to MLflow's REST API for the two calls the hook's client has no use for (runs/create, model-versions/create). */
+async function post<T>(base: string, apiPath: string, body: unknown): Promise<T> {
   const response = await fetch(`${base}/api/2.0/mlflow/${apiPath}`, {
-    method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
   });
   const text = await response.text();
-  if (!response.ok)
-    throw new Error(`MLflow ${method} ${apiPath}: HTTP ${response.status} ${text.slice(0, 300)}`);
+  if (!response.ok) throw new Error(`MLflow POST ${apiPath}: HTTP ${response.status} ${text.slice(0, 300)}`);
   return JSON.parse(text || '{}') as T;
 }
 
@@ -24,11 +26,14 @@ async function call<T>(base: string, method: 'GET' | 'POST', apiPath: string, bo
  * then checks no drift against it, as for any champion registered by hand (airflow/README.md).
  */
 export async function registerChampion(base: string, modelDir: string): Promise<string> {
-  const { run } = await call<{ run: { info: { run_id: string; artifact_uri: string } } }>(
+  const { run } = await post<{ run: { info: { run_id: string; artifact_uri: string } } }>(
     base,
-    'POST',
     'runs/create',
-    { experiment_id: '0', run_name: 'bundled-model', start_time: Date.now() },
+    {
+      experiment_id: '0',
+      run_name: 'bundled-model',
+      start_time: Date.now(),
+    },
   );
   const where = run.info.artifact_uri.replace(/^mlflow-artifacts:\//, '');
   for (const file of ['model.onnx', 'model-card.json']) {
@@ -39,10 +44,10 @@ export async function registerChampion(base: string, modelDir: string): Promise<
     if (!response.ok)
       throw new Error(`MLflow upload of ${file}: HTTP ${response.status} ${await response.text()}`);
   }
-  await call(base, 'POST', 'registered-models/create', { name: MODEL_NAME });
-  const { model_version } = await call<{ model_version: { version: string } }>(
+  const registry = new MlflowRegistry(base);
+  await registry.createModel(MODEL_NAME);
+  const { model_version } = await post<{ model_version: { version: string } }>(
     base,
-    'POST',
     'model-versions/create',
     {
       name: MODEL_NAME,
@@ -50,24 +55,18 @@ export async function registerChampion(base: string, modelDir: string): Promise<
       run_id: run.info.run_id,
     },
   );
-  await call(base, 'POST', 'registered-models/alias', {
-    name: MODEL_NAME,
-    alias: 'champion',
-    version: model_version.version,
-  });
-  return String(model_version.version);
+  const version = String(model_version.version);
+  await registry.setAlias(MODEL_NAME, 'champion', version);
+  return version;
 }
 
 export async function aliasVersion(base: string, alias: string): Promise<string | undefined> {
-  const q = new URLSearchParams({ name: MODEL_NAME, alias });
-  const response = await fetch(`${base}/api/2.0/mlflow/registered-models/alias?${q}`);
-  if (!response.ok) return undefined;
-  return String(((await response.json()) as { model_version: { version: string } }).model_version.version);
+  return (await new MlflowRegistry(base).getAlias(MODEL_NAME, alias))?.version;
 }
 
 export interface VersionRecord {
   version: string;
-  runId: string;
+  runId: string | undefined;
   tags: Record<string, string>;
   /** The training run's metrics: what the hook's gate read. */
   metrics: Record<string, number>;
@@ -75,22 +74,11 @@ export interface VersionRecord {
 
 /** The newest registered version with its tags and its training run's metrics. */
 export async function latestVersion(base: string): Promise<VersionRecord> {
-  const q = new URLSearchParams({ filter: `name='${MODEL_NAME}'` });
-  const { model_versions } = await call<{
-    model_versions: { version: string; run_id: string; tags?: { key: string; value: string }[] }[];
-  }>(base, 'GET', `model-versions/search?${q}`);
-  const newest = model_versions.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a));
-  const { run } = await call<{ run: { data: { metrics?: { key: string; value: number }[] } } }>(
-    base,
-    'GET',
-    `runs/get?run_id=${newest.run_id}`,
-  );
-  return {
-    version: String(newest.version),
-    runId: newest.run_id,
-    tags: Object.fromEntries((newest.tags ?? []).map((t) => [t.key, t.value])),
-    metrics: Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value])),
-  };
+  const registry = new MlflowRegistry(base);
+  const versions = await registry.listVersions(MODEL_NAME);
+  const newest = versions.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a));
+  const metrics = newest.runId ? await registry.runMetrics(newest.runId) : {};
+  return { version: newest.version, runId: newest.runId, tags: newest.tags, metrics };
 }
 
 /** A JSON file at a version's model root (e.g. evaluation-report.json), by the scorer's download route. */

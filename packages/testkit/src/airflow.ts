@@ -119,6 +119,17 @@ export async function startAirflowApi(options: AirflowApiOptions = {}): Promise<
         throw new Error(`POST /auth/token: HTTP ${response.status} ${await response.text()}`);
       return ((await response.json()) as { access_token: string }).access_token;
     };
+    // /api/v2 with a fresh token; status and JSON body (null when there is none).
+    const api = async (method: 'GET' | 'POST', apiPath: string, payload?: unknown) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${await token()}` };
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      const response = await fetch(`${url}/api/v2${apiPath}`, {
+        method,
+        headers,
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+      });
+      return { status: response.status, body: (await response.json().catch(() => null)) as unknown };
+    };
     return {
       url,
       port,
@@ -128,20 +139,8 @@ export async function startAirflowApi(options: AirflowApiOptions = {}): Promise<
       password,
       process: running,
       token,
-      async get(apiPath) {
-        const response = await fetch(`${url}/api/v2${apiPath}`, {
-          headers: { authorization: `Bearer ${await token()}` },
-        });
-        return { status: response.status, body: await response.json().catch(() => null) };
-      },
-      async post(apiPath, payload) {
-        const response = await fetch(`${url}/api/v2${apiPath}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${await token()}`, 'content-type': 'application/json' },
-          body: JSON.stringify(payload),
-        });
-        return { status: response.status, body: await response.json().catch(() => null) };
-      },
+      get: (apiPath) => api('GET', apiPath),
+      post: (apiPath, payload) => api('POST', apiPath, payload),
       async stop() {
         await running.stop();
         removeHome();

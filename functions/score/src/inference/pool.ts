@@ -38,6 +38,21 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+const inferenceFailed = (message: string) => new Error(`inference failed: ${message}`);
+
+/** Hands each request of a batch its own rows of the scores (in queue order), or the batch's failure. */
+function settle(requests: Pending[], result: Float32Array | Error): void {
+  if (result instanceof Error) {
+    for (const p of requests) p.reject(result);
+    return;
+  }
+  let offset = 0;
+  for (const p of requests) {
+    p.resolve(result.subarray(offset, offset + p.rows));
+    offset += p.rows;
+  }
+}
+
 interface Slot {
   worker?: Worker;
   session?: ScoringSession;
@@ -153,16 +168,10 @@ export class InferencePool {
     slot.batch = undefined;
     slot.busy = false;
     if (batch && batch.id === message.id) {
-      if (message.type === 'run-error') {
-        const err = new Error(`inference failed: ${message.message}`);
-        for (const p of batch.requests) p.reject(err);
-      } else {
+      if (message.type === 'run-error') settle(batch.requests, inferenceFailed(message.message));
+      else {
         const scores = new Float32Array(message.scores);
-        let offset = 0;
-        for (const p of batch.requests) {
-          p.resolve(scores.subarray(offset, offset + p.rows));
-          offset += p.rows;
-        }
+        settle(batch.requests, scores);
         this.options.onBatch?.(scores.length, message.seconds);
       }
     }
@@ -265,16 +274,11 @@ export class InferencePool {
     try {
       scores = session.run(data, rows);
     } catch (err) {
-      const error = new Error(`inference failed: ${(err as Error).message}`);
-      for (const p of requests) p.reject(error);
+      settle(requests, inferenceFailed((err as Error).message));
       return;
     }
     this.options.onBatch?.(rows, Number(process.hrtime.bigint() - started) / 1e9);
-    let offset = 0;
-    for (const p of requests) {
-      p.resolve(scores.subarray(offset, offset + p.rows));
-      offset += p.rows;
-    }
+    settle(requests, scores);
   }
 
   /** Rejects queued work and stops the workers (call after draining). */

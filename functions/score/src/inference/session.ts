@@ -57,12 +57,11 @@ export async function openSession(spec: Omit<LoadMessage, 'type'>): Promise<Scor
     for (let r = 0; r < rows; r++) scores[r] = values[r * classes + spec.positiveIndex] as number;
     return scores;
   };
-  const scoring: ScoringSession = { run };
   // Warm-up: the first run allocates and JIT-prepares kernels; do it before declaring ready.
   for (const rows of [1, 8]) {
-    const scores = scoring.run(new Float32Array(rows * spec.featureCount), rows);
+    const scores = run(new Float32Array(rows * spec.featureCount), rows);
     if (scores.length !== rows || !scores.every(Number.isFinite))
       throw new Error('warm-up returned non-finite probabilities');
   }
-  return scoring;
+  return { run };
 }
