@@ -14,6 +14,7 @@ import { DEFAULT_QUERIES } from '../src/config.ts';
 import type { Hook } from '../src/hook.ts';
 import { servedPercent } from '../src/knative.ts';
 import { renderQuery } from '../src/prometheus.ts';
+import { TERMINAL_STATES } from '../src/rollout.ts';
 import { kubeConfigFrom, testHook } from './helpers/hook.ts';
 import { damagedModel, goodModel, otherFeaturesModel } from './helpers/model-artifacts.ts';
 import { aliasVersion, goodMetrics, registerVersion, versionTags } from './helpers/registry.ts';
@@ -61,6 +62,38 @@ async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Until the version's rollout reaches an end (promoted, rolled_back or rejected); returns its tags, so a test
+ * that expected another end fails at once with the hook's reasons instead of waiting out its timeout. A
+ * timeout names the phase the hook was in and the tags so far.
+ */
+async function decided(
+  version: string,
+  timeoutMs: number,
+  manager: () => Hook['rollout'] = () => hook.rollout,
+): Promise<Record<string, string>> {
+  try {
+    return await until(
+      `version ${version} to be decided`,
+      async () => {
+        const tags = await versionTags(mlflow.url, version);
+        return TERMINAL_STATES.has(tags['rollout.state'] ?? '') ? tags : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    const tags = await versionTags(mlflow.url, version).catch((e: Error) => e.message);
+    throw new Error(
+      `${(error as Error).message}; hook phase ${manager().current?.phase ?? '(no rollout)'}; tags ${JSON.stringify(tags)}`,
+    );
+  }
+}
+
+/** Asserts how a decided version ended, with the hook's reasons in the message. */
+function assertEnded(t: ExecutionContext, tags: Record<string, string>, state: string): void {
+  t.is(tags['rollout.state'], state, `rollout.reasons ${tags['rollout.reasons'] ?? '(none)'}`);
 }
 
 const hookEnv = (policy = policyFile) => ({
@@ -311,11 +344,7 @@ test.serial(
     const busy = await callback(other);
     t.is(busy.status, 429);
     t.is(busy.headers.get('retry-after'), '30');
-    await until(
-      'rollback',
-      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
-      240_000,
-    );
+    assertEnded(t, await decided(version, 240_000), 'rolled_back');
     await hook.rollout.settled();
     await untilAllTrafficOn(revisionOf('1'));
     t.log(`callback → rolled back, 100 % on the champion: ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -356,11 +385,7 @@ test.serial(
     t.deepEqual(statuses, [202, 429], 'exactly one of the racing versions starts');
     const winner = answers[0]?.status === 202 ? a : b;
     const loser = winner === a ? b : a;
-    await until(
-      'the winner promoted',
-      async () => (await versionTags(mlflow.url, winner))['rollout.state'] === 'promoted',
-      240_000,
-    );
+    assertEnded(t, await decided(winner, 240_000), 'promoted');
     await hook.rollout.settled();
     await untilAllTrafficOn(revisionOf(winner));
     t.is(await aliasVersion(mlflow.url, 'champion'), winner);
@@ -419,11 +444,7 @@ test.serial(
         await restarted.process.stop();
       },
     } as RunningMlflow;
-    await until(
-      'promotion after MLflow returned',
-      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'promoted',
-      180_000,
-    );
+    assertEnded(t, await decided(version, 180_000), 'promoted');
     await hook.rollout.settled();
     t.is(await aliasVersion(mlflow.url, 'champion'), version);
     t.deepEqual((await getService()).spec.traffic, allTrafficTo(revisionOf(version)));
@@ -450,12 +471,8 @@ test.serial('a restarted hook recovers the interrupted rollout from the Service 
     'stopped with the canary in place',
   );
   await newHook();
-  await until(
-    'recovered and promoted',
-    async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'promoted',
-    // Recovery re-waits readiness and a whole observation window.
-    300_000,
-  );
+  // Recovery re-waits readiness and a whole observation window.
+  assertEnded(t, await decided(version, 300_000), 'promoted');
   await hook.rollout.settled();
   t.is(await aliasVersion(mlflow.url, 'champion'), version);
   t.deepEqual((await getService()).spec.traffic, allTrafficTo(revisionOf(version)));
@@ -472,11 +489,7 @@ test.serial(
     const version = await registerVersion(mlflow.url, goodMetrics(), 'fraud-detector', damagedModel());
     const started = Date.now();
     t.is((await callback(version)).status, 202);
-    await until(
-      'rollback',
-      async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
-      (PROGRESS_DEADLINE_SECONDS + 120) * 1000,
-    );
+    assertEnded(t, await decided(version, (PROGRESS_DEADLINE_SECONDS + 120) * 1000), 'rolled_back');
     await hook.rollout.settled();
     const seconds = (Date.now() - started) / 1000;
     const reasons = (await versionTags(mlflow.url, version))['rollout.reasons'] ?? '';
@@ -520,10 +533,7 @@ test.serial(
       const url = await impatient.start();
       const version = await register();
       t.is((await callback(version, undefined, url)).status, 202);
-      await until(
-        'rollback',
-        async () => (await versionTags(mlflow.url, version))['rollout.state'] === 'rolled_back',
-      );
+      assertEnded(t, await decided(version, 60_000, () => impatient.rollout), 'rolled_back');
       await impatient.rollout.settled();
       const tags = await versionTags(mlflow.url, version);
       t.regex(tags['rollout.reasons'] ?? '', /was not ready and serving within 1 s/);
