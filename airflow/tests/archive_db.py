@@ -7,6 +7,7 @@ PostgreSQL refuses to run as root; as root the server runs as the `postgres` use
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -14,8 +15,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import psycopg
 from conftest import REPO_ROOT
 
 MIGRATIONS_DIR = REPO_ROOT / "functions" / "archive" / "migrations"
@@ -73,8 +77,6 @@ class ArchivePostgres:
         done = self._run([_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start"])
         if done.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1000:]}\n{self.log.read_text()[-2000:]}")
-        import psycopg
-
         deadline = time.time() + 30
         while True:
             try:
@@ -95,3 +97,28 @@ class ArchivePostgres:
     def stop(self) -> None:
         self._run([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def archive(dsn: str, rows: list[dict], times: list[datetime], legit_coverage: float = 0.3, seed: int = 1):
+    """Archives rows as the archive function would (payload = the transaction as sent) and labels them:
+    every fraud (chargebacks), a share of the legit ones (confirmations)."""
+    rng = np.random.default_rng(seed)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for row, at in zip(rows, times, strict=True):
+            payload = {k: v for k, v in row.items() if k not in ("is_fraud", "pattern")} | {"timestamp": at.isoformat()}
+            cur.execute(
+                "INSERT INTO archive.transactions (transaction_id, card_id, occurred_at, amount, payload)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (row["transaction_id"], row["card_id"], at, row["amount"], json.dumps(payload)),
+            )
+            if row["is_fraud"] or rng.random() < legit_coverage:
+                cur.execute(
+                    "INSERT INTO archive.labels (transaction_id, card_id, is_fraud, source, labeled_at)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (row["transaction_id"], row["card_id"], bool(row["is_fraud"]), "chargeback", at + timedelta(days=3)),
+                )
+
+
+def spread(n: int, start: datetime, end: datetime) -> list[datetime]:
+    step = (end - start) / n
+    return [start + step * i for i in range(n)]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
 import pytest
-from archive_db import ArchivePostgres
+from archive_db import ArchivePostgres, archive, spread
 from conftest import BUNDLED_MODEL_DIR
 from dag_fixtures import DAGS_DIR  # noqa: F401  (puts airflow/dags on sys.path)
 from fraud_training.card import read_card
@@ -35,31 +34,6 @@ def db(pg):
     with psycopg.connect(pg.dsn()) as conn:
         conn.execute("TRUNCATE archive.transactions, archive.labels, archive.decisions, archive.label_history")
     return pg
-
-
-def archive(dsn: str, rows: list[dict], times: list[datetime], legit_coverage: float = 0.3, seed: int = 1):
-    """Archives rows as the archive function would (payload = the transaction as sent) and labels them:
-    every fraud (chargebacks), a share of the legit ones (confirmations)."""
-    rng = np.random.default_rng(seed)
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for row, at in zip(rows, times, strict=True):
-            payload = {k: v for k, v in row.items() if k not in ("is_fraud", "pattern")} | {"timestamp": at.isoformat()}
-            cur.execute(
-                "INSERT INTO archive.transactions (transaction_id, card_id, occurred_at, amount, payload)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (row["transaction_id"], row["card_id"], at, row["amount"], json.dumps(payload)),
-            )
-            if row["is_fraud"] or rng.random() < legit_coverage:
-                cur.execute(
-                    "INSERT INTO archive.labels (transaction_id, card_id, is_fraud, source, labeled_at)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (row["transaction_id"], row["card_id"], bool(row["is_fraud"]), "chargeback", at + timedelta(days=3)),
-                )
-
-
-def spread(n: int, start: datetime, end: datetime) -> list[datetime]:
-    step = (end - start) / n
-    return [start + step * i for i in range(n)]
 
 
 def config(dsn: str, **kw) -> steps.RetrainConfig:

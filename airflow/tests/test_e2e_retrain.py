@@ -5,7 +5,8 @@ node's bridge address, where the score pods download the versions the DAG regist
 
 One DAG run per scenario, in order: a first model promoted; a model trained on shuffled labels rejected
 with reasons in MLflow tags; a good model whose canary serves errors rolled back; a better model promoted
-over the champion; a failing run reported to the hook.
+over the champion; a model retrained on the archive (labelled production traffic holding a fraud pattern the
+champion misses) promoted through its canary; a failing run reported to the hook.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import json
 import subprocess
 import time
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from archive_db import ArchivePostgres, archive, spread
 from dag_fixtures import (  # noqa: F401 — fixtures are used by name
     HOOK_SECRET,
     VENV_BIN,
@@ -27,6 +30,7 @@ from dag_fixtures import (  # noqa: F401 — fixtures are used by name
     mlflow_get,
     version_tags,
 )
+from fraud_training.synthetic import generate_transactions
 
 TERMINAL = {"promoted", "rejected", "rolled_back"}
 
@@ -154,6 +158,51 @@ def test_better_model_is_promoted_over_the_champion(airflow_env, hook_stack, mlf
     print(f"\ncallback -> 100 % traffic: {timings}")
 
 
+def test_model_retrained_on_the_archive_passes_its_canary_and_serves(airflow_env, hook_stack, mlflow_server):
+    """The learning loop's last leg on the real node: what the archive holds (older traffic, then a newest slice
+    with bust_out, labelled) trains the candidate; the gate judges it against the champion on that out-of-time
+    slice; the hook runs its canary on Knative (pods downloading it from MLflow, Prometheus judging them) and
+    promotes it. The learning drill promotes in MLflow only (no Kubernetes there): this is its canary."""
+    as_of = datetime.now(UTC).replace(microsecond=0)
+    end = as_of - timedelta(days=7)  # label_maturity
+    old = generate_transactions(seed=5, count=6000, fraud_ratio=0.04)
+    new = generate_transactions(seed=6, count=3000, fraud_ratio=0.02) + generate_transactions(
+        seed=7, count=300, pattern="bust_out", id_prefix="bo"
+    )
+    np.random.default_rng(0).shuffle(new)
+    times = spread(len(old), end - timedelta(days=30), end - timedelta(days=10)) + spread(len(new), end - timedelta(days=10), end)
+    pg = ArchivePostgres().start()
+    try:
+        archive(pg.dsn(), old + new, times)
+        conf = {"source": "archive", "archive_conn": pg.dsn(), "as_of": as_of.isoformat(), "label_maturity": "7d", "seed": 42}
+        assert_ok(run_dag(airflow_env, hook_stack, mlflow_server, conf))
+    finally:
+        pg.stop()
+    version = latest_version(mlflow_server)
+    assert version == "5"
+    tags = wait_decided(mlflow_server, version)
+    assert tags["gate.decision"] == "passed", tags
+    assert tags["rollout.state"] == "promoted", tags
+    timings["promote_from_archive"] = duration(tags)
+    # Through a canary: the rollout waited for the revision and watched it for the observation window.
+    assert tags["rollout.revision"] == "score-model-v5" and tags["rollout.previous_revision"] == "score-model-v4", tags
+    run_id = mlflow_get(mlflow_server, f"model-versions/get?name=fraud-detector&version={version}")["model_version"]["run_id"]
+    metrics = {m["key"]: m["value"] for m in mlflow_get(mlflow_server, f"runs/get?run_id={run_id}")["run"]["data"]["metrics"]}
+    # The champion (v4, never trained on bust_out) was scored on the same newest slice, and lost on it.
+    assert metrics["pr_auc"] > metrics["champion_pr_auc"] + 0.05, metrics
+    base = f"{mlflow_server}/model-versions/get-artifact?name=fraud-detector&version={version}&path="
+    with urllib.request.urlopen(base + "model-card.json") as r:
+        dataset = json.load(r)["dataset"]
+    assert dataset["source"] == "archive" and dataset["holdout_rows"] > 0, dataset
+    assert alias_version(mlflow_server, "champion") == "5"
+    assert alias_version(mlflow_server, "challenger") is None
+    service = score_service(hook_stack)
+    assert service["spec"]["traffic"] == [{"latestRevision": False, "revisionName": "score-model-v5", "percent": 100}]
+    # Knative's own view: the revision that serves version 5 is ready and takes all of the traffic.
+    assert service["status"]["latestReadyRevisionName"] == "score-model-v5", service["status"]
+    assert [t["percent"] for t in service["status"]["traffic"] if t["revisionName"] == "score-model-v5"] == [100], service["status"]
+
+
 def test_a_failing_run_notifies_the_hook(airflow_env, hook_stack, mlflow_server):
     before = time.time()
     result = run_dag(airflow_env, hook_stack, mlflow_server, {"source": "csv", "path": "/nonexistent/data.csv"})
@@ -162,4 +211,4 @@ def test_a_failing_run_notifies_the_hook(airflow_env, hook_stack, mlflow_server)
         metrics = r.read().decode()
     line = next(x for x in metrics.splitlines() if x.startswith("fraud_retrain_last_training_failure_timestamp_seconds "))
     assert float(line.split()[1]) >= before - 1
-    assert latest_version(mlflow_server) == "4", "nothing registered"
+    assert latest_version(mlflow_server) == "5", "nothing registered"

@@ -12,8 +12,8 @@
 // on models:/fraud-detector@champion, attacks again and reads live recall for the version MLflow promoted.
 // Writes reports/drill-learning-<time>.json.
 //
-// Not in this drill (the report's `not_exercised`): the canary on a Knative Service (tested on a real node in
-// the hook's rollout tests and airflow/tests/test_e2e_retrain.py).
+// Not in this drill (the report's `not_exercised`): the canary on a Knative Service (on a real node in the
+// hook's rollout tests, and for a model retrained on the archive in airflow/tests/test_e2e_retrain.py).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -400,7 +400,8 @@ export async function runLearningDrill(o: LearningOptions): Promise<{ exitCode: 
         'the canary on a Knative Service: there is no Kubernetes in this drill, so the hook runs with ' +
           'ROLLOUT_TARGET=none (gate on the MLflow run metrics, then alias champion moved in MLflow only) and ' +
           `the drill restarts the local scorer on models:/${MODEL_NAME}@champion; the canary, its observation ` +
-          "and rollback run on a real node in the hook's rollout tests and airflow/tests/test_e2e_retrain.py",
+          "and rollback run on a real node in the hook's rollout tests, and a model retrained on the archive " +
+          'passes its canary there in airflow/tests/test_e2e_retrain.py',
       ],
     };
   } catch (error) {
